@@ -1,0 +1,216 @@
+// StoreDO: the cluster's source of truth, one per cluster (idFromName(cluster)). A thin
+// class: it wires SQLite storage, the compaction alarm, watch streams and commit
+// notifications to the SqlLog, and exposes the Store operations over RPC.
+//
+// RPC results are envelopes ({ ok } | { err }) rather than thrown errors, because an
+// error's class and fields do not survive Workers RPC; RemoteStore (remote.ts) turns
+// them back into ApiErrors.
+
+import { DurableObject } from "cloudflare:workers";
+import { drizzle, type DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
+import { migrate } from "drizzle-orm/durable-sqlite/migrator";
+import migrations from "./migrations/migrations.js";
+import { ApiError, internal, toWire, type WireError } from "../../workers/shared/errors.ts";
+import { intVar, type Env } from "../../workers/env.ts";
+import { SqlLog } from "./sql-log.ts";
+import { Notifier } from "./notify.ts";
+import { SLOW_WATCHER, WatchHub, encodeEvent, type WatchSink } from "./watch.ts";
+import type { KV, ListOptions, ListResult, RetentionPolicy, TxnOp, WatchEvent } from "./types.ts";
+
+export type Envelope<T> = { ok: T; err?: undefined } | { ok?: undefined; err: WireError };
+
+function wrap<T>(fn: () => T): Envelope<T> {
+  try {
+    return { ok: fn() };
+  } catch (e) {
+    if (e instanceof ApiError) return { err: toWire(e) };
+    console.error("store error", e);
+    return { err: toWire(internal(e instanceof Error ? e.message : String(e))) };
+  }
+}
+
+/** Bytes a watcher may leave unread before it is cut off (it must then re-watch). */
+const MAX_WATCHER_BACKLOG = 16 * 1024 * 1024;
+
+/** A watch stream writer with a bounded backlog. */
+class StreamSink implements WatchSink {
+  private backlog = 0;
+  closed = false;
+
+  private readonly writer: WritableStreamDefaultWriter<Uint8Array>;
+  private readonly onEnd: () => void;
+
+  constructor(writer: WritableStreamDefaultWriter<Uint8Array>, onEnd: () => void) {
+    this.writer = writer;
+    this.onEnd = onEnd;
+  }
+
+  send(_ev: WatchEvent, line: Uint8Array): void {
+    if (this.closed) return;
+    if (this.backlog > MAX_WATCHER_BACKLOG) {
+      this.write(encodeEvent(SLOW_WATCHER));
+      this.end();
+      return;
+    }
+    this.write(line);
+  }
+
+  private write(line: Uint8Array): void {
+    const n = line.byteLength;
+    this.backlog += n;
+    this.writer.write(line).then(
+      () => (this.backlog -= n),
+      () => this.end(), // the reader went away
+    );
+  }
+
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.writer.close().catch(() => {});
+    this.onEnd();
+  }
+}
+
+export class StoreDO extends DurableObject<Env> {
+  private readonly db: DrizzleSqliteDODatabase;
+  private log!: SqlLog;
+  private readonly hub = new WatchHub();
+  private readonly notifier: Notifier;
+  private progressTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly retention: RetentionPolicy;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.db = drizzle(ctx.storage, { logger: false });
+    this.retention = {
+      minAgeMs: intVar(env.COMPACT_MIN_AGE_SECONDS, 300) * 1000,
+      minRevisions: intVar(env.COMPACT_MIN_REVISIONS, 10_000),
+    };
+    this.notifier = new Notifier((rev, resync) => this.notifySubscribers(rev, resync));
+    ctx.blockConcurrencyWhile(async () => {
+      await migrate(this.db, migrations);
+      this.log = new SqlLog(this.db, (fn) => ctx.storage.transactionSync(fn));
+      if ((await ctx.storage.getAlarm()) === null) await this.scheduleCompaction();
+    });
+  }
+
+  private async scheduleCompaction(): Promise<void> {
+    await this.ctx.storage.setAlarm(Date.now() + intVar(this.env.COMPACT_INTERVAL_SECONDS, 60) * 1000);
+  }
+
+  override async alarm(): Promise<void> {
+    try {
+      this.log.compact(this.retention);
+    } finally {
+      await this.scheduleCompaction();
+    }
+  }
+
+  private notifySubscribers(revision: number, resync: boolean): void {
+    const names = (this.env.STORE_SUBSCRIBERS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    const cluster = this.env.CLUSTER_NAME || "default";
+    for (const name of names) {
+      const ns = (this.env as unknown as Record<string, DurableObjectNamespace>)[name];
+      if (!ns) continue;
+      const stub = ns.get(ns.idFromName(cluster)) as unknown as { notify(rev: number, resync: boolean): Promise<void> };
+      stub.notify(revision, resync).catch((e: unknown) => console.warn(`notify ${name} failed: ${String(e)}`));
+    }
+  }
+
+  private committed(events: WatchEvent[]): void {
+    this.hub.publish(events);
+    this.notifier.kick(this.log.currentRevision);
+  }
+
+  // ---- Store operations (RPC) ----
+
+  revisions(): { current: number; compacted: number } {
+    return { current: this.log.currentRevision, compacted: this.log.compactedRevision };
+  }
+
+  get(key: string, revision?: number): Envelope<KV | null> {
+    return wrap(() => this.log.get(key, revision));
+  }
+
+  list(prefix: string, opts?: ListOptions): Envelope<ListResult> {
+    return wrap(() => this.log.list(prefix, opts));
+  }
+
+  count(prefix: string): Envelope<number> {
+    return wrap(() => this.log.count(prefix));
+  }
+
+  txn(ops: TxnOp[]): Envelope<KV[]> {
+    return wrap(() => {
+      const { results, events } = this.log.txn(ops);
+      this.committed(events);
+      return results;
+    });
+  }
+
+  /**
+   * Several independent transactions in one call (each succeeds or fails on its own):
+   * lets the Worker batch concurrent writes into one round trip.
+   */
+  txnBatch(batch: TxnOp[][]): Envelope<KV[]>[] {
+    const out: Envelope<KV[]>[] = [];
+    const events: WatchEvent[] = [];
+    for (const ops of batch) {
+      out.push(
+        wrap(() => {
+          const r = this.log.txn(ops);
+          events.push(...r.events);
+          return r.results;
+        }),
+      );
+    }
+    if (events.length) this.committed(events);
+    return out;
+  }
+
+  /**
+   * Opens a watch: replays history after afterRevision, then streams live events, as
+   * NDJSON lines (see watch.ts). Progress lines are sent every WATCH_PROGRESS_MS.
+   */
+  watch(prefix: string, afterRevision: number, withPrev = false): Envelope<ReadableStream<Uint8Array>> {
+    return wrap(() => {
+      const history = this.log.history(prefix, afterRevision, withPrev);
+      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+      const writer = writable.getWriter();
+      let off = () => {};
+      const sink = new StreamSink(writer, () => {
+        off();
+        if (this.hub.size === 0) this.stopProgress();
+      });
+      for (const ev of history) sink.send(ev, encodeEvent(ev, withPrev));
+      sink.send({ type: "progress", revision: this.log.currentRevision }, encodeEvent({ type: "progress", revision: this.log.currentRevision }));
+      off = this.hub.add(prefix, sink, withPrev);
+      this.startProgress();
+      return readable;
+    });
+  }
+
+  private startProgress(): void {
+    if (this.progressTimer) return;
+    this.progressTimer = setInterval(() => {
+      this.hub.progress(this.log.currentRevision);
+      if (this.hub.size === 0) this.stopProgress();
+    }, intVar(this.env.WATCH_PROGRESS_MS, 5000));
+  }
+
+  private stopProgress(): void {
+    if (this.progressTimer) clearInterval(this.progressTimer);
+    this.progressTimer = null;
+  }
+
+  /** Runs one compaction pass now (tests, operators), optionally with another retention. */
+  compact(retention?: RetentionPolicy): Envelope<number> {
+    return wrap(() => this.log.compact(retention ?? this.retention));
+  }
+
+  /** Cron safety net: tells every subscriber to resync everything. */
+  resync(): void {
+    this.notifier.kick(this.log.currentRevision, true);
+  }
+}

@@ -1,0 +1,257 @@
+// The API server: a hono app speaking the Kubernetes REST API. Middleware: errors →
+// Status (one place), authentication. Routes: discovery, then one generic resource
+// handler that parses the path and dispatches on verb and subresource.
+
+import { Hono, type Context } from "hono";
+import { parse as parseYAML } from "yaml";
+import { ApiError, badRequest, internal, methodNotAllowed, notFound, tooLarge, unauthorized, unsupportedMediaType } from "../shared/errors.ts";
+import { lookupResource, type ResourceInfo } from "../shared/resources.ts";
+import { patchTypeOf } from "../shared/patch.ts";
+import { RemoteStore } from "../../durable-objects/store/remote.ts";
+import { intVar, type Env } from "../env.ts";
+import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from "./discovery.ts";
+import {
+  create,
+  getJSON,
+  listJSON,
+  parseDeleteOptions,
+  patch,
+  remove,
+  removeCollection,
+  update,
+  type Ctx,
+  type Target,
+} from "./registry.ts";
+import { bind, getScale, updateScale } from "./subresources.ts";
+import { watchResponse } from "./watch.ts";
+import { ensureBootstrap } from "./bootstrap.ts";
+import { checkBearer } from "./auth.ts";
+
+/** Largest request body accepted (etcd's default value limit is 1.5 MiB). */
+export const MAX_BODY_BYTES = 1.5 * 1024 * 1024;
+
+type App = { Bindings: Env };
+
+function json(body: unknown, status = 200): Response {
+  return new Response(typeof body === "string" ? body : JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+function statusResponse(e: ApiError): Response {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (e.code === 401) headers["www-authenticate"] = 'Bearer realm="kubeflare"';
+  if (e.details.retryAfterSeconds) headers["retry-after"] = String(e.details.retryAfterSeconds);
+  return new Response(JSON.stringify(e.toStatus()), { status: e.code, headers });
+}
+
+/** Reads and parses a JSON (or YAML) request body with the size limit. */
+async function readBody(c: Context<App>, opts: { patch?: boolean; optional?: boolean } = {}): Promise<unknown> {
+  const len = Number(c.req.header("content-length") ?? "0");
+  if (len > MAX_BODY_BYTES) throw tooLarge(`the request body is too large: ${len} bytes, limit ${MAX_BODY_BYTES}`);
+  const buf = await c.req.arrayBuffer();
+  if (buf.byteLength > MAX_BODY_BYTES) throw tooLarge(`the request body is too large: ${buf.byteLength} bytes, limit ${MAX_BODY_BYTES}`);
+  if (buf.byteLength === 0) {
+    if (opts.optional) return undefined;
+    throw badRequest("the request body is empty");
+  }
+  const text = new TextDecoder().decode(buf);
+  const ct = (c.req.header("content-type") ?? "application/json").split(";")[0].trim().toLowerCase();
+  if (opts.patch) {
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw badRequest(`the patch is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+  if (ct === "application/json" || ct === "" || ct === "*/*") {
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw badRequest(`the request body is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+  if (ct === "application/yaml" || ct === "application/x-yaml" || ct === "text/yaml") {
+    try {
+      return parseYAML(text, { maxAliasCount: 100 });
+    } catch (e) {
+      throw badRequest(`the request body is not valid YAML: ${(e as Error).message}`);
+    }
+  }
+  throw unsupportedMediaType(ct);
+}
+
+function dryRunOf(query: URLSearchParams): boolean {
+  const vals = query.getAll("dryRun");
+  for (const v of vals) if (v !== "All") throw badRequest(`Invalid dryRun value "${v}": only "All" is supported`);
+  return vals.length > 0;
+}
+
+const NAMESPACE_SUBRESOURCES = new Set(["status", "finalize"]);
+
+interface Parsed extends Target {
+  sub?: string;
+  watchPath: boolean;
+}
+
+/** Splits the path after /api/v1/ or /apis/<g>/<v>/ into resource, namespace, name, subresource. */
+function parsePath(group: string, version: string, rest: string): Parsed {
+  let segs = rest.split("/");
+  if (segs.length && segs[segs.length - 1] === "") segs.pop();
+  let watchPath = false;
+  if (segs[0] === "watch") {
+    watchPath = true;
+    segs = segs.slice(1);
+  }
+  let namespace: string | undefined;
+  if (segs[0] === "namespaces" && segs.length >= 3 && !(segs.length === 3 && NAMESPACE_SUBRESOURCES.has(segs[2]))) {
+    namespace = segs[1];
+    segs = segs.slice(2);
+  }
+  const [resource, name, sub, ...extra] = segs;
+  const info = resource ? lookupResource(group, version, resource) : undefined;
+  const nf = () => new ApiError(404, "NotFound", "the server could not find the requested resource");
+  if (!info || extra.length > 0 || segs.some((s) => s === "")) throw nf();
+  if (info.namespaced !== (namespace !== undefined) && !(info.namespaced && namespace === undefined && name === undefined)) throw nf();
+  if (sub !== undefined && !info.subresources.includes(sub)) throw nf();
+  if (watchPath && sub !== undefined) throw nf();
+  return { info, namespace, name, sub, watchPath };
+}
+
+function returnsObjectOnDelete(info: ResourceInfo): boolean {
+  return info.resource === "pods" || info.resource === "namespaces" || info.resource === "services";
+}
+
+async function handleResource(c: Context<App>, group: string, version: string, rest: string): Promise<Response> {
+  const p = parsePath(group, version, rest);
+  const query = new URL(c.req.url).searchParams;
+  const env = c.env;
+  const ctx: Ctx = { store: RemoteStore.forCluster(env.STORE, env.CLUSTER_NAME || "default"), now: () => new Date() };
+  await ensureBootstrap(ctx);
+  const method = c.req.method;
+  const t: Target = { info: p.info, namespace: p.namespace, name: p.name };
+
+  if (p.name === undefined) {
+    switch (method) {
+      case "GET":
+        if (p.watchPath || query.get("watch") === "true" || query.get("watch") === "1") {
+          return watchResponse(ctx, t, query, {
+            bookmarkIntervalMs: intVar(env.WATCH_BOOKMARK_SECONDS, 60) * 1000,
+            defaultTimeoutSeconds: 1800 + Math.floor(Math.random() * 1800),
+          });
+        }
+        return json(await listJSON(ctx, t, query));
+      case "POST": {
+        if (p.info.namespaced && !p.namespace) throw methodNotAllowed();
+        const obj = await create(ctx, t, await readBody(c), { dryRun: dryRunOf(query) });
+        return json(obj, 201);
+      }
+      case "DELETE": {
+        const opts = parseDeleteOptions(await readBody(c, { optional: true }), query);
+        return json(await removeCollection(ctx, t, query, opts, dryRunOf(query)));
+      }
+      default:
+        throw methodNotAllowed();
+    }
+  }
+
+  const dryRun = dryRunOf(query);
+  if (p.sub === "binding") {
+    if (method !== "POST") throw methodNotAllowed();
+    return json(await bind(ctx, t, await readBody(c), { dryRun }), 201);
+  }
+  if (p.sub === "scale") {
+    switch (method) {
+      case "GET":
+        return json(await getScale(ctx, t));
+      case "PUT":
+        return json(await updateScale(ctx, t, { put: await readBody(c) }, { dryRun }));
+      case "PATCH": {
+        const type = patchTypeOf(c.req.header("content-type"));
+        if (!type) throw unsupportedMediaType(c.req.header("content-type") ?? "");
+        return json(await updateScale(ctx, t, { patchType: type, patch: await readBody(c, { patch: true }) }, { dryRun }));
+      }
+      default:
+        throw methodNotAllowed();
+    }
+  }
+  if (p.sub === "finalize") {
+    if (method !== "PUT") throw methodNotAllowed();
+    // Namespace finalize: only spec.finalizers may change.
+    const body = (await readBody(c)) as Record<string, any>;
+    const res = await patch(ctx, t, "merge", { spec: { finalizers: body?.spec?.finalizers ?? [] } }, { dryRun });
+    return json(res);
+  }
+  const sub = p.sub; // undefined or "status"
+  switch (method) {
+    case "GET":
+      return json(await getJSON(ctx, t, query));
+    case "PUT": {
+      const { obj, created } = await update(ctx, t, await readBody(c), { dryRun, subresource: sub });
+      return json(obj, created ? 201 : 200);
+    }
+    case "PATCH": {
+      const type = patchTypeOf(c.req.header("content-type"));
+      if (!type) throw unsupportedMediaType(c.req.header("content-type") ?? "");
+      return json(await patch(ctx, t, type, await readBody(c, { patch: true }), { dryRun, subresource: sub }));
+    }
+    case "DELETE": {
+      if (sub) throw methodNotAllowed();
+      const opts = parseDeleteOptions(await readBody(c, { optional: true }), query);
+      const { obj, gone } = await remove(ctx, t, opts, dryRun);
+      if (gone && !returnsObjectOnDelete(p.info)) {
+        return json({
+          kind: "Status",
+          apiVersion: "v1",
+          metadata: {},
+          status: "Success",
+          details: { name: t.name, group: p.info.group, kind: p.info.resource, uid: obj.metadata.uid },
+        });
+      }
+      return json(obj, gone ? 200 : 202);
+    }
+    default:
+      throw methodNotAllowed();
+  }
+}
+
+export function createApp(): Hono<App> {
+  const app = new Hono<App>();
+
+  app.onError((err) => {
+    if (err instanceof ApiError) return statusResponse(err);
+    console.error("unhandled error", err);
+    return statusResponse(internal(err instanceof Error ? err.message : String(err)));
+  });
+  app.notFound(() => statusResponse(new ApiError(404, "NotFound", "the server could not find the requested resource")));
+
+  // Public endpoints, as system:public-info-viewer allows in Kubernetes.
+  app.get("/version", () => json(SERVER_VERSION));
+  for (const p of ["/healthz", "/livez", "/readyz"]) app.get(p, () => new Response("ok", { headers: { "content-type": "text/plain" } }));
+
+  app.use("*", async (c, next) => {
+    if (!(await checkBearer(c.req.header("authorization"), c.env.ADMIN_TOKEN))) throw unauthorized();
+    await next();
+  });
+
+  app.get("/api", () => json(apiVersions()));
+  app.get("/api/v1", () => json(apiResourceList("", "v1")));
+  app.get("/apis", () => json(apiGroupList()));
+  app.get("/apis/:group", (c) => {
+    const doc = apiGroupDoc(c.req.param("group"));
+    if (!doc) throw notFound({ group: "", resource: "groups", name: c.req.param("group") });
+    return json(doc);
+  });
+  app.get("/apis/:group/:version", (c) => {
+    const doc = apiResourceList(c.req.param("group"), c.req.param("version"));
+    if (!doc) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+    return json(doc);
+  });
+  app.all("/api/v1/*", (c) => handleResource(c, "", "v1", c.req.path.slice("/api/v1/".length)));
+  app.all("/apis/:group/:version/*", (c) => {
+    const { group, version } = c.req.param();
+    return handleResource(c, group, version, c.req.path.slice(`/apis/${group}/${version}/`.length));
+  });
+  return app;
+}

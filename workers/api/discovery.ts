@@ -1,0 +1,73 @@
+// Discovery documents (/version, /api, /apis, /api/v1, /apis/<group>/<version>), built
+// from the resource table so they always describe exactly what is served.
+
+import { RESOURCES, groupVersions, type ResourceInfo } from "../shared/resources.ts";
+
+export const SERVER_VERSION = {
+  major: "1",
+  minor: "32",
+  gitVersion: "v1.32.0-kubeflare.0",
+  gitCommit: "",
+  gitTreeState: "clean",
+  buildDate: "2026-11-26T00:00:00Z",
+  goVersion: "workerd",
+  compiler: "workerd",
+  platform: "cloudflare/workers",
+};
+
+const VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+
+function resourceEntries(info: ResourceInfo): object[] {
+  const main = {
+    name: info.resource,
+    singularName: info.singular,
+    namespaced: info.namespaced,
+    kind: info.kind,
+    verbs: VERBS,
+    ...(info.shortNames.length ? { shortNames: info.shortNames } : {}),
+    ...(info.categories.length ? { categories: info.categories } : {}),
+    storageVersionHash: "",
+  };
+  const subs = info.subresources.map((sub) => {
+    if (sub === "scale") return { name: `${info.resource}/scale`, singularName: "", namespaced: info.namespaced, group: "autoscaling", version: "v1", kind: "Scale", verbs: ["get", "patch", "update"] };
+    if (sub === "binding") return { name: `${info.resource}/binding`, singularName: "", namespaced: info.namespaced, kind: "Binding", verbs: ["create"] };
+    if (sub === "finalize") return { name: `${info.resource}/finalize`, singularName: "", namespaced: info.namespaced, kind: info.kind, verbs: ["update"] };
+    return { name: `${info.resource}/${sub}`, singularName: "", namespaced: info.namespaced, kind: info.kind, verbs: ["get", "patch", "update"] };
+  });
+  return [main, ...subs];
+}
+
+export function apiResourceList(group: string, version: string): object | undefined {
+  const infos = RESOURCES.filter((r) => r.group === group && r.version === version);
+  if (!infos.length) return undefined;
+  return {
+    kind: "APIResourceList",
+    apiVersion: "v1",
+    groupVersion: group ? `${group}/${version}` : version,
+    resources: infos.flatMap(resourceEntries),
+  };
+}
+
+export function apiVersions(): object {
+  return { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: "" }] };
+}
+
+function apiGroup(group: string, versions: string[]): object {
+  const vs = versions.map((v) => ({ groupVersion: `${group}/${v}`, version: v }));
+  return { name: group, versions: vs, preferredVersion: vs[0] };
+}
+
+export function apiGroupList(): object {
+  return {
+    kind: "APIGroupList",
+    apiVersion: "v1",
+    groups: groupVersions()
+      .filter((g) => g.group !== "")
+      .map((g) => apiGroup(g.group, g.versions)),
+  };
+}
+
+export function apiGroupDoc(group: string): object | undefined {
+  const g = groupVersions().find((x) => x.group === group && group !== "");
+  return g ? { kind: "APIGroup", apiVersion: "v1", ...apiGroup(g.group, g.versions) } : undefined;
+}

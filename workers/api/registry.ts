@@ -1,0 +1,526 @@
+// The generic object registry: what every resource's verbs do against the Store (get,
+// list, create, update, patch, delete, deletecollection), with kube-apiserver's
+// semantics. Routes (routes.ts) parse HTTP; this file knows objects; the Store knows
+// keys and revisions. Every write is a compare-and-swap on the revision it read.
+
+import type { Store, KV } from "../../durable-objects/store/types.ts";
+import {
+  ApiError,
+  STALE_OBJECT,
+  alreadyExists,
+  badRequest,
+  conflict,
+  expired,
+  notFound,
+  type ResourceRef,
+} from "../shared/errors.ts";
+import { apiVersionOf, keyPrefix, lookupResource, objectKey, type ResourceInfo } from "../shared/resources.ts";
+import { applyPatch, type PatchType } from "../shared/patch.ts";
+import {
+  checkFieldSelector,
+  exactField,
+  matchFields,
+  matchLabels,
+  parseFieldSelector,
+  parseLabelSelector,
+  type FieldSelector,
+  type LabelSelector,
+} from "../shared/selectors.ts";
+import { decodeKV, encodeObject, parseResourceVersion, stampJSON, type Obj } from "./codec.ts";
+import { checkKind, deepEqual, prepareCreate, prepareUpdate, rfc3339, allowCreateOnUpdate } from "./strategy.ts";
+
+export interface Target {
+  info: ResourceInfo;
+  namespace?: string;
+  name?: string;
+}
+
+export interface Ctx {
+  store: Store;
+  now: () => Date;
+}
+
+export function refOf(t: Target, name = t.name): ResourceRef {
+  return { group: t.info.group, resource: t.info.resource, name };
+}
+
+function keyOf(t: Target, name = t.name!): string {
+  return objectKey(t.info, t.namespace, name);
+}
+
+/** Translates the store's key-level errors into the resource-level ones clients expect. */
+function storeError(e: unknown, t: Target, name = t.name): never {
+  if (e instanceof ApiError && e.code !== 410 && e.code !== 504) {
+    if (e.reason === "AlreadyExists") throw alreadyExists(refOf(t, name));
+    if (e.reason === "NotFound") throw notFound(refOf(t, name));
+    if (e.reason === "Conflict") throw conflict(refOf(t, name), STALE_OBJECT);
+  }
+  throw e;
+}
+
+// ---------------------------------------------------------------- get
+
+export async function getObject(ctx: Ctx, t: Target): Promise<KV> {
+  const kv = await ctx.store.get(keyOf(t));
+  if (!kv) throw notFound(refOf(t));
+  return kv;
+}
+
+export async function getJSON(ctx: Ctx, t: Target, query: URLSearchParams): Promise<string> {
+  const rv = parseResourceVersion(query.get("resourceVersion") ?? undefined);
+  if (Number.isNaN(rv)) throw badRequest(`invalid resourceVersion "${query.get("resourceVersion")}"`);
+  const kv = await ctx.store.get(keyOf(t));
+  if (!kv) throw notFound(refOf(t));
+  return stampJSON(kv.value, kv.modRevision);
+}
+
+// ---------------------------------------------------------------- list
+
+export interface Selectors {
+  labels: LabelSelector;
+  fields: FieldSelector;
+}
+
+export function parseSelectors(info: ResourceInfo, query: URLSearchParams): Selectors {
+  const labels = parseLabelSelector(query.get("labelSelector"));
+  const fields = parseFieldSelector(query.get("fieldSelector"));
+  checkFieldSelector(fields, ["metadata.name", "metadata.namespace", ...info.fieldSelectors]);
+  return { labels, fields };
+}
+
+export function selects(sel: Selectors, obj: Obj): boolean {
+  return matchLabels(sel.labels, obj.metadata?.labels) && matchFields(sel.fields, obj);
+}
+
+export function hasSelectors(sel: Selectors): boolean {
+  return sel.labels.length > 0 || sel.fields.length > 0;
+}
+
+/** The narrowest store prefix a request (namespace in the path or a field selector) allows. */
+export function scanPrefix(t: Target, sel: Selectors): { prefix: string; namespace?: string } {
+  let ns = t.namespace;
+  if (t.info.namespaced && !ns) ns = exactField(sel.fields, "metadata.namespace");
+  return { prefix: keyPrefix(t.info, ns), namespace: ns };
+}
+
+interface ContinueToken {
+  rv: number;
+  start: string;
+}
+
+function encodeContinue(c: ContinueToken): string {
+  return btoa(JSON.stringify({ v: "kf1", rv: c.rv, start: c.start })).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function decodeContinue(s: string, prefix: string): ContinueToken {
+  try {
+    const o = JSON.parse(atob(s.replace(/-/g, "+").replace(/_/g, "/")));
+    if (o.v !== "kf1" || typeof o.rv !== "number" || typeof o.start !== "string" || !o.start.startsWith(prefix)) throw new Error();
+    return { rv: o.rv, start: o.start };
+  } catch {
+    throw badRequest("continue key is not valid");
+  }
+}
+
+function parseLimit(query: URLSearchParams): number {
+  const s = query.get("limit");
+  if (s === null || s === "") return 0;
+  if (!/^\d+$/.test(s)) throw badRequest(`invalid limit "${s}"`);
+  return Number(s);
+}
+
+/** Returns the list as a JSON string (items are spliced, not re-serialised, when possible). */
+export async function listJSON(ctx: Ctx, t: Target, query: URLSearchParams): Promise<string> {
+  const sel = parseSelectors(t.info, query);
+  const { prefix } = scanPrefix(t, sel);
+  const limit = parseLimit(query);
+  const cont = query.get("continue");
+  const rvParam = query.get("resourceVersion") ?? "";
+  const match = query.get("resourceVersionMatch") ?? "";
+  const rv = parseResourceVersion(rvParam);
+  if (Number.isNaN(rv)) throw badRequest(`invalid resourceVersion "${rvParam}"`);
+  if (match && match !== "Exact" && match !== "NotOlderThan") throw badRequest(`invalid resourceVersionMatch "${match}"`);
+  if (match && rv === undefined) throw badRequest("resourceVersionMatch is forbidden unless resourceVersion is provided");
+
+  let revision: number | undefined;
+  let start: string | undefined;
+  if (cont) {
+    if (rv !== undefined && rvParam !== "0") throw badRequest("specifying resource version is not allowed when using continue");
+    const tok = decodeContinue(cont, prefix);
+    revision = tok.rv;
+    start = tok.start;
+  } else if (rv !== undefined && match === "Exact") {
+    revision = rv;
+  }
+
+  const items: string[] = [];
+  let more = false;
+  let next: string | undefined;
+  let remaining: number | undefined;
+  let listRevision = 0;
+  const filtering = hasSelectors(sel);
+  const nameOnly = exactField(sel.fields, "metadata.name");
+  try {
+    if (nameOnly !== undefined && (!t.info.namespaced || scanPrefix(t, sel).namespace)) {
+      // A single key: read it directly instead of scanning the prefix.
+      const key = prefix + nameOnly;
+      const res = await ctx.store.list(key, { revision, limit: 1 });
+      listRevision = res.revision;
+      for (const kv of res.items) {
+        if (kv.key !== key) continue;
+        const obj = decodeKV(kv);
+        if (selects(sel, obj)) items.push(JSON.stringify(obj));
+      }
+    } else {
+      for (;;) {
+        const want = limit ? limit - items.length : 0;
+        const res = await ctx.store.list(prefix, { revision, limit: filtering && want ? Math.max(want, 100) : want, startKey: start });
+        listRevision = res.revision;
+        revision = res.revision; // later pages read the same snapshot
+        let lastKey: string | undefined;
+        for (const kv of res.items) {
+          lastKey = kv.key;
+          if (filtering) {
+            const obj = decodeKV(kv);
+            if (!selects(sel, obj)) continue;
+            items.push(JSON.stringify(obj));
+          } else {
+            items.push(stampJSON(kv.value, kv.modRevision));
+          }
+          if (limit && items.length >= limit) break;
+        }
+        const cutHere = limit > 0 && items.length >= limit && (res.more || lastKey !== res.items[res.items.length - 1]?.key);
+        if (cutHere) {
+          more = true;
+          next = lastKey! + "\u0000";
+          if (!filtering) remaining = (res.remaining ?? 0) + (res.items.length - res.items.findIndex((k) => k.key === lastKey) - 1);
+          break;
+        }
+        if (!res.more) break;
+        start = res.items[res.items.length - 1].key + "\u0000";
+      }
+    }
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 410 && cont) {
+      throw expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.");
+    }
+    throw e;
+  }
+  if (rv !== undefined && match !== "Exact" && !cont && rv > listRevision) {
+    throw new ApiError(504, "Timeout", `Too large resource version: ${rv}, current: ${listRevision}`, { retryAfterSeconds: 1 });
+  }
+  const meta: Obj = { resourceVersion: String(listRevision) };
+  if (more && next) {
+    meta.continue = encodeContinue({ rv: listRevision, start: next });
+    if (remaining !== undefined && remaining > 0) meta.remainingItemCount = remaining;
+  }
+  return `{"kind":${JSON.stringify(t.info.listKind)},"apiVersion":${JSON.stringify(apiVersionOf(t.info))},"metadata":${JSON.stringify(meta)},"items":[${items.join(",")}]}`;
+}
+
+// ---------------------------------------------------------------- create
+
+const GEN_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
+
+function randomSuffix(n = 5): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(n));
+  let s = "";
+  for (const b of bytes) s += GEN_ALPHABET[b % GEN_ALPHABET.length];
+  return s;
+}
+
+export interface WriteOptions {
+  dryRun: boolean;
+}
+
+/** Checks the namespace exists and is not terminating (as the NamespaceLifecycle admission plugin does). */
+async function checkNamespace(ctx: Ctx, t: Target): Promise<void> {
+  if (!t.info.namespaced) return;
+  const nsInfo = lookupResource("", "v1", "namespaces")!;
+  const kv = await ctx.store.get(objectKey(nsInfo, undefined, t.namespace!));
+  if (!kv) throw notFound({ group: "", resource: "namespaces", name: t.namespace });
+  const ns = JSON.parse(kv.value);
+  if (ns.metadata?.deletionTimestamp || ns.status?.phase === "Terminating") {
+    throw new ApiError(403, "Forbidden", `${t.info.resource} "${t.name ?? ""}" is forbidden: unable to create new content in namespace ${t.namespace} because it is being terminated`, {
+      name: t.name,
+      kind: t.info.resource,
+    });
+  }
+}
+
+export async function create(ctx: Ctx, t: Target, body: unknown, opts: WriteOptions): Promise<Obj> {
+  const obj = checkKind(t.info, body);
+  const m = obj.metadata;
+  if (t.info.namespaced) {
+    if (m.namespace !== undefined && m.namespace !== "" && m.namespace !== t.namespace) {
+      throw badRequest("the namespace of the provided object does not match the namespace sent on the request");
+    }
+    m.namespace = t.namespace;
+  }
+  const generate = !m.name && typeof m.generateName === "string" && m.generateName !== "";
+  for (let attempt = 0; ; attempt++) {
+    if (generate) m.name = m.generateName + randomSuffix();
+    const target = { ...t, name: m.name };
+    await checkNamespace(ctx, target);
+    const prepared = prepareCreate(t.info, structuredClone(obj), ctx.now(), crypto.randomUUID());
+    if (opts.dryRun) {
+      const existing = await ctx.store.get(keyOf(target));
+      if (existing) throw alreadyExists(refOf(target));
+      return prepared;
+    }
+    try {
+      const kv = await ctx.store.create(keyOf(target), encodeObject(prepared));
+      prepared.metadata.resourceVersion = String(kv.modRevision);
+      return prepared;
+    } catch (e) {
+      if (generate && e instanceof ApiError && e.reason === "AlreadyExists" && attempt < 8) continue;
+      storeError(e, target);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- update / patch
+
+export interface UpdateOptions extends WriteOptions {
+  subresource?: string;
+}
+
+/**
+ * Read-modify-write with compare-and-swap, retried on conflict unless the client
+ * pinned a resourceVersion (then the conflict is theirs to resolve). mutate gets the
+ * current object and returns the desired one; returning the same content writes
+ * nothing. An object marked for deletion whose last finalizer goes is deleted.
+ */
+export async function guaranteedUpdate(
+  ctx: Ctx,
+  t: Target,
+  mutate: (cur: Obj) => Obj | Promise<Obj>,
+  opts: UpdateOptions & { pinnedRV?: number; createIfMissing?: () => Promise<Obj> },
+): Promise<Obj> {
+  for (let attempt = 0; ; attempt++) {
+    const kv = await ctx.store.get(keyOf(t));
+    if (!kv) {
+      if (opts.createIfMissing) return opts.createIfMissing();
+      throw notFound(refOf(t));
+    }
+    if (opts.pinnedRV !== undefined && opts.pinnedRV !== kv.modRevision) throw conflict(refOf(t), STALE_OBJECT);
+    const cur = decodeKV(kv);
+    const desired = await mutate(structuredClone(cur));
+    const next = prepareUpdate(t.info, cur, desired, opts.subresource);
+    delete next.metadata.resourceVersion;
+    const finalize = next.metadata.deletionTimestamp && !(next.metadata.finalizers?.length > 0);
+    const curStored = { ...cur, metadata: { ...cur.metadata } };
+    delete curStored.metadata.resourceVersion;
+    if (!finalize && deepEqual(curStored, next)) return cur; // no-op: nothing written, rv unchanged
+    if (opts.dryRun) {
+      next.metadata.resourceVersion = String(kv.modRevision);
+      return next;
+    }
+    try {
+      if (finalize) {
+        const del = await ctx.store.delete(keyOf(t), kv.modRevision);
+        next.metadata.resourceVersion = String(del.modRevision);
+        return next;
+      }
+      const res = await ctx.store.update(keyOf(t), encodeObject(next), kv.modRevision);
+      next.metadata.resourceVersion = String(res.modRevision);
+      return next;
+    } catch (e) {
+      if (e instanceof ApiError && (e.reason === "Conflict" || e.reason === "NotFound") && opts.pinnedRV === undefined && attempt < 16) continue;
+      storeError(e, t);
+    }
+  }
+}
+
+function pinnedRV(obj: Obj): number | undefined {
+  const rv = parseResourceVersion(obj?.metadata?.resourceVersion);
+  if (Number.isNaN(rv)) throw badRequest(`invalid resourceVersion "${obj.metadata.resourceVersion}"`);
+  return rv;
+}
+
+function checkUIDPrecondition(body: Obj, cur: Obj): void {
+  const uid = body.metadata?.uid;
+  if (uid && uid !== cur.metadata.uid) {
+    throw new ApiError(409, "Conflict", `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${cur.metadata.uid}`);
+  }
+}
+
+/** PUT. */
+export async function update(ctx: Ctx, t: Target, body: unknown, opts: UpdateOptions): Promise<{ obj: Obj; created: boolean }> {
+  const obj = checkKind(t.info, body);
+  const m = obj.metadata;
+  if (m.name !== undefined && m.name !== t.name) {
+    throw badRequest(`the name of the object (${String(m.name)}) does not match the name on the URL (${t.name})`);
+  }
+  if (t.info.namespaced && m.namespace !== undefined && m.namespace !== "" && m.namespace !== t.namespace) {
+    throw badRequest("the namespace of the provided object does not match the namespace sent on the request");
+  }
+  m.name = t.name;
+  let created = false;
+  const result = await guaranteedUpdate(
+    ctx,
+    t,
+    (cur) => {
+      checkUIDPrecondition(obj, cur);
+      return structuredClone(obj);
+    },
+    {
+      ...opts,
+      pinnedRV: pinnedRV(obj),
+      createIfMissing:
+        allowCreateOnUpdate(t.info) && !opts.subresource
+          ? async () => {
+              created = true;
+              return create(ctx, t, structuredClone(obj), opts);
+            }
+          : undefined,
+    },
+  );
+  return { obj: result, created };
+}
+
+/** PATCH (json, merge, strategic). */
+export async function patch(ctx: Ctx, t: Target, type: PatchType, patchBody: unknown, opts: UpdateOptions): Promise<Obj> {
+  let pinned: number | undefined;
+  if (type !== "json" && patchBody && typeof patchBody === "object" && !Array.isArray(patchBody)) {
+    pinned = pinnedRV(patchBody as Obj);
+  }
+  return guaranteedUpdate(
+    ctx,
+    t,
+    (cur) => {
+      const patched = applyPatch(type, cur, patchBody, t.info.kind);
+      const obj = checkKind(t.info, patched);
+      if (obj.metadata.name !== t.name) throw badRequest("the name of the object may not be changed by a patch");
+      checkUIDPrecondition(obj, cur);
+      return obj;
+    },
+    { ...opts, pinnedRV: pinned },
+  );
+}
+
+// ---------------------------------------------------------------- delete
+
+export interface DeleteOptions {
+  gracePeriodSeconds?: number;
+  propagationPolicy?: string;
+  preconditions?: { uid?: string; resourceVersion?: string };
+  orphanDependents?: boolean;
+  dryRun?: string[];
+}
+
+/** Reads DeleteOptions from the body and/or query parameters (the query wins, as in kube-apiserver). */
+export function parseDeleteOptions(body: unknown, query: URLSearchParams): DeleteOptions {
+  let o: DeleteOptions = {};
+  if (body !== undefined && body !== null) {
+    if (typeof body !== "object" || Array.isArray(body)) throw badRequest("DeleteOptions must be a JSON object");
+    o = { ...(body as DeleteOptions) };
+  }
+  const g = query.get("gracePeriodSeconds");
+  if (g !== null && g !== "") o.gracePeriodSeconds = Number(g);
+  const p = query.get("propagationPolicy");
+  if (p) o.propagationPolicy = p;
+  if (o.gracePeriodSeconds !== undefined && (!Number.isInteger(o.gracePeriodSeconds) || o.gracePeriodSeconds < 0)) {
+    if (Number.isInteger(o.gracePeriodSeconds) && o.gracePeriodSeconds < 0) o.gracePeriodSeconds = 1; // as kube-apiserver: negative means "as soon as possible"
+    else throw badRequest("gracePeriodSeconds must be a non-negative integer");
+  }
+  if (o.propagationPolicy !== undefined && !["Background", "Foreground", "Orphan"].includes(o.propagationPolicy)) {
+    throw new ApiError(422, "Invalid", `DeleteOptions.propagationPolicy: Unsupported value: "${o.propagationPolicy}": supported values: "Foreground", "Background", "Orphan"`);
+  }
+  if (o.orphanDependents !== undefined && o.propagationPolicy !== undefined) {
+    throw new ApiError(422, "Invalid", "DeleteOptions: orphanDependents and propagationPolicy cannot both be set");
+  }
+  return o;
+}
+
+/** Pods on a node are deleted gracefully: marked, and the node's agent completes it. */
+function graceFor(info: ResourceInfo, obj: Obj, opts: DeleteOptions): number {
+  if (info.resource !== "pods") return 0;
+  if (!obj.spec?.nodeName) return 0;
+  const phase = obj.status?.phase;
+  if (phase === "Succeeded" || phase === "Failed") return 0;
+  return opts.gracePeriodSeconds ?? obj.spec?.terminationGracePeriodSeconds ?? 30;
+}
+
+/**
+ * DELETE of one object. Returns the object as deleted (or as marked for deletion) and
+ * whether it is gone. Objects with finalizers, or pods that need a graceful stop, are
+ * only marked with deletionTimestamp.
+ */
+export async function remove(ctx: Ctx, t: Target, opts: DeleteOptions, dryRun: boolean): Promise<{ obj: Obj; gone: boolean }> {
+  for (let attempt = 0; ; attempt++) {
+    const kv = await ctx.store.get(keyOf(t));
+    if (!kv) throw notFound(refOf(t));
+    const cur = decodeKV(kv);
+    const pre = opts.preconditions;
+    if (pre?.uid && pre.uid !== cur.metadata.uid) {
+      throw new ApiError(409, "Conflict", `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${cur.metadata.uid}`);
+    }
+    if (pre?.resourceVersion && pre.resourceVersion !== cur.metadata.resourceVersion) {
+      throw new ApiError(409, "Conflict", `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`);
+    }
+    const next = structuredClone(cur);
+    const m = next.metadata;
+    const finalizers: string[] = Array.isArray(m.finalizers) ? [...m.finalizers] : [];
+    const policy = opts.propagationPolicy ?? (opts.orphanDependents ? "Orphan" : undefined);
+    if (!m.deletionTimestamp) {
+      if (policy === "Orphan" && !finalizers.includes("orphan")) finalizers.push("orphan");
+      if (policy === "Foreground" && !finalizers.includes("foregroundDeletion")) finalizers.push("foregroundDeletion");
+    }
+    const grace = graceFor(t.info, cur, opts);
+    const now = ctx.now();
+    let write: "delete" | "mark" | "none";
+    if (finalizers.length > 0) {
+      write = m.deletionTimestamp && deepEqual(finalizers, m.finalizers) ? "none" : "mark";
+      m.finalizers = finalizers;
+      if (!m.deletionTimestamp) {
+        m.deletionTimestamp = rfc3339(new Date(now.getTime() + grace * 1000));
+        m.deletionGracePeriodSeconds = grace;
+      }
+    } else if (grace > 0) {
+      const deadline = new Date(now.getTime() + grace * 1000);
+      if (m.deletionTimestamp && (m.deletionGracePeriodSeconds ?? Infinity) <= grace) write = "none";
+      else {
+        write = "mark";
+        m.deletionTimestamp = rfc3339(deadline);
+        m.deletionGracePeriodSeconds = grace;
+      }
+    } else {
+      write = "delete";
+    }
+    if (dryRun || write === "none") return { obj: write === "delete" ? cur : next, gone: false };
+    try {
+      if (write === "delete") {
+        const del = await ctx.store.delete(keyOf(t), kv.modRevision);
+        cur.metadata.resourceVersion = String(del.modRevision);
+        return { obj: cur, gone: true };
+      }
+      delete m.resourceVersion;
+      const res = await ctx.store.update(keyOf(t), encodeObject(next), kv.modRevision);
+      m.resourceVersion = String(res.modRevision);
+      return { obj: next, gone: false };
+    } catch (e) {
+      if (e instanceof ApiError && e.reason === "Conflict" && attempt < 16) continue;
+      storeError(e, t);
+    }
+  }
+}
+
+/** DELETE on a collection: deletes every object the selectors match; returns them as a list. */
+export async function removeCollection(ctx: Ctx, t: Target, query: URLSearchParams, opts: DeleteOptions, dryRun: boolean): Promise<Obj> {
+  const sel = parseSelectors(t.info, query);
+  const { prefix } = scanPrefix(t, sel);
+  const res = await ctx.store.list(prefix);
+  const items: Obj[] = [];
+  for (const kv of res.items) {
+    const obj = decodeKV(kv);
+    if (!selects(sel, obj)) continue;
+    try {
+      const r = await remove(ctx, { info: t.info, namespace: obj.metadata.namespace, name: obj.metadata.name }, opts, dryRun);
+      items.push(r.obj);
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 404) continue; // deleted meanwhile
+      throw e;
+    }
+  }
+  return { kind: t.info.listKind, apiVersion: apiVersionOf(t.info), metadata: { resourceVersion: String(res.revision) }, items };
+}
