@@ -487,7 +487,7 @@ export async function remove(ctx: Ctx, t: Target, opts: DeleteOptions, dryRun: b
     } else {
       write = "delete";
     }
-    if (dryRun || write === "none") return { obj: write === "delete" ? cur : next, gone: false };
+    if (dryRun || write === "none") return { obj: write === "delete" ? cur : next, gone: write === "delete" };
     try {
       if (write === "delete") {
         const del = await ctx.store.delete(keyOf(t), kv.modRevision);

@@ -55,6 +55,23 @@ function rfc3339(d: Date): string {
 
 export { rfc3339 };
 
+/** Secret.stringData is a write-only convenience: fold it into data (base64), as kube-apiserver does. */
+function foldStringData(info: ResourceInfo, obj: Obj): void {
+  if (info.resource !== "secrets" || obj.stringData === undefined) return;
+  const sd = obj.stringData;
+  delete obj.stringData;
+  if (typeof sd !== "object" || sd === null || Array.isArray(sd)) throw badRequest("stringData must be a map of strings");
+  const data: Obj = typeof obj.data === "object" && obj.data !== null && !Array.isArray(obj.data) ? obj.data : {};
+  for (const [k, v] of Object.entries(sd)) {
+    if (typeof v !== "string") throw badRequest(`stringData.${k} must be a string`);
+    const bytes = new TextEncoder().encode(v);
+    let bin = "";
+    for (const b of bytes) bin += String.fromCharCode(b);
+    data[k] = btoa(bin);
+  }
+  obj.data = data;
+}
+
 /**
  * Prepares a new object for storage: system metadata, reset of fields clients may not
  * set on create, defaults, then validation (422 on failure).
@@ -82,6 +99,7 @@ export function prepareCreate(info: ResourceInfo, obj: Obj, now: Date, uid: stri
     default:
       if (hasStatus(info)) obj.status = {};
   }
+  foldStringData(info, obj);
   applyDefaults(info, obj);
   if (info.resource === "pods") defaultPodStatusOnCreate(obj);
   assertValid(info, validateCreate(info, obj), m.name);
@@ -113,6 +131,7 @@ export function prepareUpdate(info: ResourceInfo, old: Obj, next: Obj, subresour
     }
     if (info.namespaced) m.namespace = om.namespace;
     delete m.selfLink;
+    foldStringData(info, out);
     applyDefaults(info, out);
     if (info.hasSpec && !deepEqual(out.spec, old.spec)) m.generation = (om.generation ?? 0) + 1;
   }
