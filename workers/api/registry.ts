@@ -392,6 +392,12 @@ export async function patch(ctx: Ctx, t: Target, type: PatchType, patchBody: unk
       const obj = checkKind(t.info, patched);
       if (obj.metadata.name !== t.name) throw badRequest("the name of the object may not be changed by a patch");
       checkUIDPrecondition(obj, cur);
+      // A resourceVersion in the patched object is a precondition, whichever patch type set it.
+      const rv = obj.metadata.resourceVersion;
+      if (rv !== undefined && rv !== cur.metadata.resourceVersion) {
+        if (Number.isNaN(parseResourceVersion(rv))) throw badRequest(`invalid resourceVersion "${String(rv)}"`);
+        throw conflict(refOf(t), STALE_OBJECT);
+      }
       return obj;
     },
     { ...opts, pinnedRV: pinned },
