@@ -3,6 +3,7 @@
 // `npm start`, the end-to-end tests and the benchmarks.
 
 import { Miniflare } from "miniflare";
+import { generate as generateCert } from "selfsigned";
 import { build } from "esbuild";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -24,11 +25,18 @@ export interface ControlPlaneOptions {
   cronIntervalMs?: number;
   /** workerd's own logs (console.*) to stdout. */
   verbose?: boolean;
+  /**
+   * Serve HTTPS with a self-signed certificate kept in stateDir. kubectl (client-go)
+   * never sends bearer tokens over plain HTTP, so `npm start` serves TLS by default.
+   */
+  tls?: boolean;
 }
 
 export interface ControlPlane {
   url: string;
   token: string;
+  /** PEM of the serving certificate (self-signed) when tls is on. */
+  caCert?: string;
   mf: Miniflare;
   /** Runs the Worker's scheduled() handler once, as the cron trigger would. */
   cron(): Promise<void>;
@@ -65,12 +73,46 @@ export function adminToken(stateDir: string): string {
   return token;
 }
 
+/** The serving certificate kept in stateDir (for 127.0.0.1, ::1 and localhost), made on first use. */
+export async function servingCert(stateDir: string): Promise<{ key: string; cert: string }> {
+  const keyFile = join(stateDir, "tls.key");
+  const certFile = join(stateDir, "tls.crt");
+  if (existsSync(keyFile) && existsSync(certFile)) return { key: readFileSync(keyFile, "utf8"), cert: readFileSync(certFile, "utf8") };
+  mkdirSync(stateDir, { recursive: true });
+  const notAfter = new Date();
+  notAfter.setFullYear(notAfter.getFullYear() + 10);
+  const pems = await generateCert([{ name: "commonName", value: "kubeflare-local" }], {
+    keyType: "ec",
+    curve: "P-256",
+    algorithm: "sha256",
+    notAfterDate: notAfter,
+    extensions: [
+      { name: "basicConstraints", cA: true },
+      { name: "keyUsage", digitalSignature: true, keyCertSign: true },
+      { name: "extKeyUsage", serverAuth: true },
+      {
+        name: "subjectAltName",
+        altNames: [
+          { type: 2, value: "localhost" },
+          { type: 7, ip: "127.0.0.1" },
+          { type: 7, ip: "::1" },
+        ],
+      },
+    ],
+  });
+  writeFileSync(keyFile, pems.private, { mode: 0o600 });
+  writeFileSync(certFile, pems.cert);
+  return { key: pems.private, cert: pems.cert };
+}
+
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const scriptPath = await bundleWorker();
   const token = adminToken(opts.stateDir);
+  const tls = opts.tls ? await servingCert(opts.stateDir) : undefined;
   const mf = new Miniflare({
     host: opts.host ?? "127.0.0.1",
     port: opts.port ?? 0,
+    ...(tls ? { httpsKey: tls.key, httpsCert: tls.cert } : {}),
     modules: true,
     modulesRules: [{ type: "Text", include: ["**/*.sql"] }],
     scriptPath,
@@ -92,6 +134,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   return {
     url,
     token,
+    caCert: tls?.cert,
     mf,
     cron,
     async stop() {
@@ -102,13 +145,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 }
 
 /** A kubeconfig for the admin user of a local control plane. */
-export function kubeconfigYAML(url: string, token: string, cluster = "kubeflare"): string {
+export function kubeconfigYAML(url: string, token: string, caCert?: string, cluster = "kubeflare"): string {
+  const ca = caCert ? `\n    certificate-authority-data: ${Buffer.from(caCert).toString("base64")}` : "";
   return `apiVersion: v1
 kind: Config
 clusters:
 - name: ${cluster}
   cluster:
-    server: ${url}
+    server: ${url}${ca}
 users:
 - name: ${cluster}-admin
   user:

@@ -15,12 +15,14 @@ const { values } = parseArgs({
     "state-dir": { type: "string", default: join(ROOT, ".wrangler", "state") },
     kubeconfig: { type: "string", default: join(process.cwd(), "kubeconfig") },
     verbose: { type: "boolean", default: false },
+    http: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 
 if (values.help) {
-  console.log("usage: npm start -- [--port N] [--host H] [--state-dir D] [--kubeconfig FILE] [--verbose]");
+  console.log("usage: npm start -- [--port N] [--host H] [--state-dir D] [--kubeconfig FILE] [--http] [--verbose]");
+  console.log("  --http  serve plain HTTP instead of HTTPS (kubectl then sends no token: use curl or client libraries)");
   process.exit(0);
 }
 const port = Number(values.port);
@@ -30,9 +32,9 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 
 const stateDir = resolve(values["state-dir"]!);
-const cp = await startControlPlane({ host: values.host, port, stateDir, verbose: values.verbose });
+const cp = await startControlPlane({ host: values.host, port, stateDir, verbose: values.verbose, tls: !values.http });
 const kubeconfig = resolve(values.kubeconfig!);
-writeFileSync(kubeconfig, kubeconfigYAML(cp.url, cp.token), { mode: 0o600 });
+writeFileSync(kubeconfig, kubeconfigYAML(cp.url, cp.token, cp.caCert), { mode: 0o600 });
 
 console.log(`control plane: ${cp.url}`);
 console.log(`state:         ${stateDir}`);
