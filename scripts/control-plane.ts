@@ -2,13 +2,13 @@
 // Miniflare's API (one workerd process, persisted Durable Object state). Used by
 // `npm start`, the end-to-end tests and the benchmarks.
 
-import { Miniflare } from "miniflare";
-import { generate as generateCert } from "selfsigned";
-import { build } from "esbuild";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { Miniflare } from "miniflare";
+import { generate as generateCert } from "selfsigned";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const COMPATIBILITY_DATE = "2026-08-01";

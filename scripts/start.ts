@@ -3,10 +3,10 @@
 //
 //   npm start -- [--port N] [--host H] [--state-dir D] [--kubeconfig F] [--verbose]
 
-import { parseArgs } from "node:util";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { ROOT, kubeconfigYAML, startControlPlane } from "./control-plane.ts";
+import { parseArgs } from "node:util";
+import { kubeconfigYAML, ROOT, startControlPlane } from "./control-plane.ts";
 
 const { values } = parseArgs({
   options: {

@@ -1,8 +1,8 @@
 // Worker entry: fetch serves the Kubernetes API; scheduled (cron) is the safety-net
 // resync that tells every subscriber of the store to look at everything again.
 
-import { createApp } from "./api/app.ts";
 import { RemoteStore } from "../durable-objects/store/remote.ts";
+import { createApp } from "./api/app.ts";
 import type { Env } from "./env.ts";
 
 export { StoreDO } from "../durable-objects/store/store-do.ts";

@@ -2,12 +2,13 @@
 // tests of code above the store. Same log model as the SQLite store: one append-only
 // list of rows whose index is the revision.
 
+import { planCompaction, storeErrors } from "./log.ts";
 import {
   DEFAULT_RETENTION,
-  prefixEnd,
   type KV,
   type ListOptions,
   type ListResult,
+  prefixEnd,
   type RetentionPolicy,
   type Store,
   type TxnOp,
@@ -15,7 +16,6 @@ import {
   type WatchEvent,
 } from "./types.ts";
 import { QueueWatch, WatchHub } from "./watch.ts";
-import { planCompaction, storeErrors } from "./log.ts";
 
 interface Row {
   rev: number;
@@ -196,4 +196,3 @@ export class MemoryStore implements Store {
     this.hub.progress(this.rev);
   }
 }
-

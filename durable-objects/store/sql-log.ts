@@ -2,12 +2,12 @@
 // the Durable Object, writes inside one transactionSync, so a write is atomic and is
 // visible to readers and watchers together. drizzle and SQL stay in this folder.
 
-import { and, desc, eq, gt, gte, inArray, lt, lte, max, sql, asc } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, lt, lte, max, sql } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import { alias } from "drizzle-orm/sqlite-core";
-import { kv, meta } from "./schema.ts";
 import { planCompaction, storeErrors } from "./log.ts";
-import { prefixEnd, type KV, type ListOptions, type ListResult, type RetentionPolicy, type TxnOp, type WatchEvent } from "./types.ts";
+import { kv, meta } from "./schema.ts";
+import { type KV, type ListOptions, type ListResult, prefixEnd, type RetentionPolicy, type TxnOp, type WatchEvent } from "./types.ts";
 
 type Row = typeof kv.$inferSelect;
 
@@ -33,7 +33,10 @@ export class SqlLog {
     this.transaction = transaction;
     this.now = now;
 
-    const top = this.db.select({ m: max(kv.id) }).from(kv).get();
+    const top = this.db
+      .select({ m: max(kv.id) })
+      .from(kv)
+      .get();
     this.rev = top?.m ?? 0;
     const c = this.db.select().from(meta).where(eq(meta.name, "compacted")).get();
     this.compacted = c?.value ?? 0;
@@ -151,7 +154,14 @@ export class SqlLog {
   history(prefix: string, afterRevision: number, withPrev = false): WatchEvent[] {
     if (afterRevision < this.compacted) throw storeErrors.compacted(afterRevision, this.compacted);
     const where = and(gt(kv.id, afterRevision), gte(kv.key, prefix), lt(kv.key, prefixEnd(prefix)));
-    if (!withPrev) return this.db.select().from(kv).where(where).orderBy(asc(kv.id)).all().map((r) => rowEvent(r));
+    if (!withPrev)
+      return this.db
+        .select()
+        .from(kv)
+        .where(where)
+        .orderBy(asc(kv.id))
+        .all()
+        .map((r) => rowEvent(r));
     const prev = alias(kv, "prev");
     return this.db
       .select({ row: kv, prevValue: prev.value, prevDeleted: prev.deleted })
@@ -174,7 +184,9 @@ export class SqlLog {
       // Keep, per key, only the newest row at or below target, and drop it too if it is a
       // tombstone. Rows above target are untouched, so reads and watches from any
       // revision >= target see exactly what they saw before.
-      this.db.run(sql`DELETE FROM kv WHERE id <= ${target} AND (deleted = 1 OR id < (SELECT MAX(k2.id) FROM kv k2 WHERE k2.key = kv.key AND k2.id <= ${target}))`);
+      this.db.run(
+        sql`DELETE FROM kv WHERE id <= ${target} AND (deleted = 1 OR id < (SELECT MAX(k2.id) FROM kv k2 WHERE k2.key = kv.key AND k2.id <= ${target}))`,
+      );
       this.db
         .insert(meta)
         .values({ name: "compacted", value: target })

@@ -7,15 +7,15 @@
 // them back into ApiErrors.
 
 import { DurableObject } from "cloudflare:workers";
-import { drizzle, type DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
+import { type DrizzleSqliteDODatabase, drizzle } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
-import migrations from "./migrations/migrations.js";
+import { type Env, intVar } from "../../workers/env.ts";
 import { ApiError, internal, toWire, type WireError } from "../../workers/shared/errors.ts";
-import { intVar, type Env } from "../../workers/env.ts";
-import { SqlLog } from "./sql-log.ts";
+import migrations from "./migrations/migrations.js";
 import { Notifier } from "./notify.ts";
-import { SLOW_WATCHER, WatchHub, encodeEvent, type WatchSink } from "./watch.ts";
+import { SqlLog } from "./sql-log.ts";
 import type { KV, ListOptions, ListResult, RetentionPolicy, TxnOp, WatchEvent } from "./types.ts";
+import { encodeEvent, SLOW_WATCHER, WatchHub, type WatchSink } from "./watch.ts";
 
 export type Envelope<T> = { ok: T; err?: undefined } | { ok?: undefined; err: WireError };
 
@@ -108,7 +108,10 @@ export class StoreDO extends DurableObject<Env> {
   }
 
   private notifySubscribers(revision: number, resync: boolean): void {
-    const names = (this.env.STORE_SUBSCRIBERS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    const names = (this.env.STORE_SUBSCRIBERS ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     const cluster = this.env.CLUSTER_NAME || "default";
     for (const name of names) {
       const ns = (this.env as unknown as Record<string, DurableObjectNamespace>)[name];
@@ -184,7 +187,10 @@ export class StoreDO extends DurableObject<Env> {
         if (this.hub.size === 0) this.stopProgress();
       });
       for (const ev of history) sink.send(ev, encodeEvent(ev, withPrev));
-      sink.send({ type: "progress", revision: this.log.currentRevision }, encodeEvent({ type: "progress", revision: this.log.currentRevision }));
+      sink.send(
+        { type: "progress", revision: this.log.currentRevision },
+        encodeEvent({ type: "progress", revision: this.log.currentRevision }),
+      );
       off = this.hub.add(prefix, sink, withPrev);
       this.startProgress();
       return readable;
@@ -193,10 +199,13 @@ export class StoreDO extends DurableObject<Env> {
 
   private startProgress(): void {
     if (this.progressTimer) return;
-    this.progressTimer = setInterval(() => {
-      this.hub.progress(this.log.currentRevision);
-      if (this.hub.size === 0) this.stopProgress();
-    }, intVar(this.env.WATCH_PROGRESS_MS, 5000));
+    this.progressTimer = setInterval(
+      () => {
+        this.hub.progress(this.log.currentRevision);
+        if (this.hub.size === 0) this.stopProgress();
+      },
+      intVar(this.env.WATCH_PROGRESS_MS, 5000),
+    );
   }
 
   private stopProgress(): void {

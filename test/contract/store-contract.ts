@@ -2,8 +2,8 @@
 // must pass these same cases.
 
 import { describe, expect, it } from "vitest";
-import { ApiError } from "../../workers/shared/errors.ts";
 import type { RetentionPolicy, Store, Watch, WatchEvent } from "../../durable-objects/store/types.ts";
+import { ApiError } from "../../workers/shared/errors.ts";
 
 export type TestStore = Store & { compactNow(r: RetentionPolicy): Promise<number> };
 

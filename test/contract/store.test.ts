@@ -12,7 +12,14 @@ storeContract("StoreDO (SQLite, over RPC)", async () => {
 
 storeContract("MemoryStore", async () => {
   let retention = { minAgeMs: 0, minRevisions: 1 };
-  const mem = new MemoryStore(Date.now, { get minAgeMs() { return retention.minAgeMs; }, get minRevisions() { return retention.minRevisions; } });
+  const mem = new MemoryStore(Date.now, {
+    get minAgeMs() {
+      return retention.minAgeMs;
+    },
+    get minRevisions() {
+      return retention.minRevisions;
+    },
+  });
   return Object.assign(mem, {
     compactNow: async (r: typeof retention) => {
       retention = r;

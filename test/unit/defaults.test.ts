@@ -55,7 +55,10 @@ describe("imagePullPolicy default", () => {
   });
 
   it("keeps a user-set policy", () => {
-    const pod = defaulted("Pod", { metadata: { name: "p", namespace: "d" }, spec: { containers: [{ name: "a", image: "nginx", imagePullPolicy: "Never" }] } });
+    const pod = defaulted("Pod", {
+      metadata: { name: "p", namespace: "d" },
+      spec: { containers: [{ name: "a", image: "nginx", imagePullPolicy: "Never" }] },
+    });
     expect(pod.spec.containers[0].imagePullPolicy).toBe("Never");
   });
 });
@@ -122,13 +125,19 @@ describe("Pod defaults", () => {
   });
 
   it("treats empty strings as unset, as Go does", () => {
-    const pod = defaulted("Pod", { metadata: { name: "p", namespace: "d" }, spec: { restartPolicy: "", containers: [{ name: "a", image: "x", imagePullPolicy: "" }] } });
+    const pod = defaulted("Pod", {
+      metadata: { name: "p", namespace: "d" },
+      spec: { restartPolicy: "", containers: [{ name: "a", image: "x", imagePullPolicy: "" }] },
+    });
     expect(pod.spec.restartPolicy).toBe("Always");
     expect(pod.spec.containers[0].imagePullPolicy).toBe("Always");
   });
 
   it("defaults container port protocols to TCP", () => {
-    const pod = defaulted("Pod", { metadata: { name: "p", namespace: "d" }, spec: { containers: [{ name: "a", image: "x", ports: [{ containerPort: 80 }, { containerPort: 53, protocol: "UDP" }] }] } });
+    const pod = defaulted("Pod", {
+      metadata: { name: "p", namespace: "d" },
+      spec: { containers: [{ name: "a", image: "x", ports: [{ containerPort: 80 }, { containerPort: 53, protocol: "UDP" }] }] },
+    });
     expect(pod.spec.containers[0].ports).toEqual([
       { containerPort: 80, protocol: "TCP" },
       { containerPort: 53, protocol: "UDP" },
@@ -136,7 +145,10 @@ describe("Pod defaults", () => {
   });
 
   it("sets hostPort to containerPort on host-network pods", () => {
-    const pod = defaulted("Pod", { metadata: { name: "p", namespace: "d" }, spec: { hostNetwork: true, containers: [{ name: "a", image: "x", ports: [{ containerPort: 80 }] }] } });
+    const pod = defaulted("Pod", {
+      metadata: { name: "p", namespace: "d" },
+      spec: { hostNetwork: true, containers: [{ name: "a", image: "x", ports: [{ containerPort: 80 }] }] },
+    });
     expect(pod.spec.containers[0].ports[0].hostPort).toBe(80);
   });
 
@@ -157,8 +169,20 @@ describe("Pod defaults", () => {
       },
     });
     const c = pod.spec.containers[0];
-    expect(c.livenessProbe).toEqual({ httpGet: { port: 8080, path: "/", scheme: "HTTP" }, timeoutSeconds: 1, periodSeconds: 10, successThreshold: 1, failureThreshold: 3 });
-    expect(c.readinessProbe).toEqual({ tcpSocket: { port: 80 }, timeoutSeconds: 1, periodSeconds: 5, successThreshold: 1, failureThreshold: 3 });
+    expect(c.livenessProbe).toEqual({
+      httpGet: { port: 8080, path: "/", scheme: "HTTP" },
+      timeoutSeconds: 1,
+      periodSeconds: 10,
+      successThreshold: 1,
+      failureThreshold: 3,
+    });
+    expect(c.readinessProbe).toEqual({
+      tcpSocket: { port: 80 },
+      timeoutSeconds: 1,
+      periodSeconds: 5,
+      successThreshold: 1,
+      failureThreshold: 3,
+    });
     expect(c.startupProbe).toMatchObject({ timeoutSeconds: 3, periodSeconds: 10 });
     expect(c.lifecycle.preStop.httpGet).toEqual({ port: 80, path: "/quit", scheme: "HTTP" });
   });
@@ -235,17 +259,26 @@ describe("Pod defaults", () => {
     ["system-node-critical", 2000001000],
     ["system-cluster-critical", 2000000000],
   ])("gives priorityClassName %s its priority", (cls, priority) => {
-    const pod = defaulted("Pod", { metadata: { name: "p", namespace: "d" }, spec: { priorityClassName: cls, containers: [{ name: "a", image: "x" }] } });
+    const pod = defaulted("Pod", {
+      metadata: { name: "p", namespace: "d" },
+      spec: { priorityClassName: cls, containers: [{ name: "a", image: "x" }] },
+    });
     expect(pod.spec.priority).toBe(priority);
   });
 
   it("leaves priority unset for other priority classes", () => {
-    const pod = defaulted("Pod", { metadata: { name: "p", namespace: "d" }, spec: { priorityClassName: "high", containers: [{ name: "a", image: "x" }] } });
+    const pod = defaulted("Pod", {
+      metadata: { name: "p", namespace: "d" },
+      spec: { priorityClassName: "high", containers: [{ name: "a", image: "x" }] },
+    });
     expect(pod.spec.priority).toBeUndefined();
   });
 
   it("uses the deprecated serviceAccount field when serviceAccountName is unset", () => {
-    const pod = defaulted("Pod", { metadata: { name: "p", namespace: "d" }, spec: { serviceAccount: "legacy", containers: [{ name: "a", image: "x" }] } });
+    const pod = defaulted("Pod", {
+      metadata: { name: "p", namespace: "d" },
+      spec: { serviceAccount: "legacy", containers: [{ name: "a", image: "x" }] },
+    });
     expect(pod.spec.serviceAccountName).toBe("legacy");
   });
 
@@ -283,16 +316,32 @@ describe("Pod status on create", () => {
     ["no resources", { containers: [c()] }, "BestEffort"],
     ["empty resources", { containers: [c({})] }, "BestEffort"],
     ["zero requests", { containers: [c({ requests: { cpu: "0" } })] }, "BestEffort"],
-    ["only non-QoS resources", { containers: [c({ requests: { "nvidia.com/gpu": "1" }, limits: { "nvidia.com/gpu": "1" } })] }, "BestEffort"],
+    [
+      "only non-QoS resources",
+      { containers: [c({ requests: { "nvidia.com/gpu": "1" }, limits: { "nvidia.com/gpu": "1" } })] },
+      "BestEffort",
+    ],
     ["a cpu request only", { containers: [c({ requests: { cpu: "100m" } })] }, "Burstable"],
-    ["requests below limits", { containers: [c({ requests: { cpu: "500m", memory: "1Gi" }, limits: { cpu: "1", memory: "1Gi" } })] }, "Burstable"],
+    [
+      "requests below limits",
+      { containers: [c({ requests: { cpu: "500m", memory: "1Gi" }, limits: { cpu: "1", memory: "1Gi" } })] },
+      "Burstable",
+    ],
     ["a cpu limit only", { containers: [c({ limits: { cpu: "1" } })] }, "Burstable"],
     ["equal requests and limits", { containers: [c(full)] }, "Guaranteed"],
-    ["equal amounts in other units", { containers: [c({ requests: { cpu: "1000m", memory: "1024Mi" }, limits: { cpu: "1", memory: "1Gi" } })] }, "Guaranteed"],
+    [
+      "equal amounts in other units",
+      { containers: [c({ requests: { cpu: "1000m", memory: "1024Mi" }, limits: { cpu: "1", memory: "1Gi" } })] },
+      "Guaranteed",
+    ],
     ["limits only (requests default to limits)", { containers: [c({ limits: { cpu: "2", memory: "2Gi" } })] }, "Guaranteed"],
     ["one guaranteed and one best-effort container", { containers: [c(full), c()] }, "Burstable"],
     ["two guaranteed containers", { containers: [c(full), c(full)] }, "Guaranteed"],
-    ["a guaranteed container and a burstable init container", { containers: [c(full)], initContainers: [c({ requests: { cpu: "1" } })] }, "Burstable"],
+    [
+      "a guaranteed container and a burstable init container",
+      { containers: [c(full)], initContainers: [c({ requests: { cpu: "1" } })] },
+      "Burstable",
+    ],
     ["no spec", {}, "BestEffort"],
   ])("classifies a pod with %s as %s", (_, spec, qos) => {
     expect(podQOSClass(spec)).toBe(qos);
@@ -308,7 +357,10 @@ describe("pod template defaults", () => {
     metadata: { name: "web", namespace: "default" },
     spec: {
       selector: { matchLabels: { app: "web" } },
-      template: { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "web", image: "nginx", ports: [{ containerPort: 80 }] }] } },
+      template: {
+        metadata: { labels: { app: "web" } },
+        spec: { containers: [{ name: "web", image: "nginx", ports: [{ containerPort: 80 }] }] },
+      },
     },
   });
 
@@ -354,7 +406,12 @@ describe("Deployment defaults", () => {
   });
 
   it("keeps user values, including replicas 0", () => {
-    const spec = { replicas: 0, strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1 } }, revisionHistoryLimit: 2, progressDeadlineSeconds: 60 };
+    const spec = {
+      replicas: 0,
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1 } },
+      revisionHistoryLimit: 2,
+      progressDeadlineSeconds: 60,
+    };
     const d = defaulted("Deployment", base(structuredClone(spec)));
     expect(d.spec).toEqual({ ...spec, strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: "25%" } } });
   });
@@ -376,7 +433,10 @@ describe("Service defaults", () => {
   const svc = (spec: Obj): Obj => ({ metadata: { name: "s", namespace: "default" }, spec });
 
   it("fills a ClusterIP service", () => {
-    const s = defaulted("Service", svc({ selector: { app: "web" }, ports: [{ port: 80 }, { port: 53, protocol: "UDP", targetPort: "dns" }] }));
+    const s = defaulted(
+      "Service",
+      svc({ selector: { app: "web" }, ports: [{ port: 80 }, { port: 53, protocol: "UDP", targetPort: "dns" }] }),
+    );
     expect(s.spec).toEqual({
       selector: { app: "web" },
       type: "ClusterIP",
@@ -452,7 +512,11 @@ describe("Namespace defaults", () => {
   });
 
   it("does not re-add the finalizer to a namespace being deleted", () => {
-    const ns = defaulted("Namespace", { metadata: { name: "a", deletionTimestamp: "2024-01-01T00:00:00Z" }, spec: {}, status: { phase: "Terminating" } });
+    const ns = defaulted("Namespace", {
+      metadata: { name: "a", deletionTimestamp: "2024-01-01T00:00:00Z" },
+      spec: {},
+      status: { phase: "Terminating" },
+    });
     expect(ns.spec).toEqual({});
   });
 });
@@ -460,12 +524,18 @@ describe("Namespace defaults", () => {
 describe("other kinds", () => {
   it("defaults Node allocatable to capacity and nothing else", () => {
     const node = defaulted("Node", { metadata: { name: "n" }, status: { capacity: { cpu: "4", pods: "110" } } });
-    expect(node).toEqual({ metadata: { name: "n" }, status: { capacity: { cpu: "4", pods: "110" }, allocatable: { cpu: "4", pods: "110" } } });
+    expect(node).toEqual({
+      metadata: { name: "n" },
+      status: { capacity: { cpu: "4", pods: "110" }, allocatable: { cpu: "4", pods: "110" } },
+    });
     expect(defaulted("Node", { metadata: { name: "n" }, spec: {} })).toEqual({ metadata: { name: "n" }, spec: {} });
   });
 
   it("defaults Endpoints port protocols to TCP", () => {
-    const ep = defaulted("Endpoints", { metadata: {}, subsets: [{ addresses: [{ ip: "10.0.0.1" }], ports: [{ port: 80 }, { port: 53, protocol: "UDP" }] }] });
+    const ep = defaulted("Endpoints", {
+      metadata: {},
+      subsets: [{ addresses: [{ ip: "10.0.0.1" }], ports: [{ port: 80 }, { port: 53, protocol: "UDP" }] }],
+    });
     expect(ep.subsets[0].ports).toEqual([
       { port: 80, protocol: "TCP" },
       { port: 53, protocol: "UDP" },

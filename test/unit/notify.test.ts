@@ -3,7 +3,15 @@ import { Notifier } from "../../durable-objects/store/notify.ts";
 
 function manualScheduler() {
   const queue: (() => void)[] = [];
-  return { schedule: (fn: () => void) => queue.push(fn), run: () => queue.splice(0).forEach((f) => f()), get size() { return queue.length; } };
+  return {
+    schedule: (fn: () => void) => queue.push(fn),
+    run: () => {
+      for (const f of queue.splice(0)) f();
+    },
+    get size() {
+      return queue.length;
+    },
+  };
 }
 
 describe("Notifier", () => {

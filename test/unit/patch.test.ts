@@ -1,12 +1,12 @@
-import { describe, it, expect } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ApiError } from "../../workers/shared/errors.ts";
 import {
   applyJsonPatch,
   applyMergePatch,
   applyPatch,
   applyStrategicMergePatch,
-  patchTypeOf,
   type PatchType,
+  patchTypeOf,
 } from "../../workers/shared/patch.ts";
 
 function caught(fn: () => unknown): unknown {
@@ -64,7 +64,11 @@ describe("applyMergePatch (RFC 7386)", () => {
     [{ a: "c" }, { a: ["b"] }, { a: ["b"] }],
     [{ a: { b: "c" } }, { a: { b: "d", c: null } }, { a: { b: "d" } }],
     [{ a: [{ b: "c" }] }, { a: [1] }, { a: [1] }],
-    [["a", "b"], ["c", "d"], ["c", "d"]],
+    [
+      ["a", "b"],
+      ["c", "d"],
+      ["c", "d"],
+    ],
     [{ a: "b" }, ["c"], ["c"]],
     [{ a: "foo" }, null, null],
     [{ a: "foo" }, "bar", "bar"],
@@ -93,7 +97,14 @@ describe("applyMergePatch (RFC 7386)", () => {
   });
 
   it("replaces lists wholesale, even merge-keyed ones", () => {
-    const pod = { spec: { containers: [{ name: "a", image: "a:1" }, { name: "b", image: "b:1" }] } };
+    const pod = {
+      spec: {
+        containers: [
+          { name: "a", image: "a:1" },
+          { name: "b", image: "b:1" },
+        ],
+      },
+    };
     expect(applyMergePatch(pod, { spec: { containers: [{ name: "a", image: "a:2" }] } })).toEqual({
       spec: { containers: [{ name: "a", image: "a:2" }] },
     });
@@ -137,10 +148,25 @@ describe("applyJsonPatch (RFC 6902)", () => {
       ],
       { baz: "qux", foo: ["a", 2, "c"] },
     ],
-    ["A.10 adds a nested member object", { foo: "bar" }, [{ op: "add", path: "/child", value: { grandchild: {} } }], { foo: "bar", child: { grandchild: {} } }],
-    ["A.11 ignores unrecognized members", { foo: "bar" }, [{ op: "add", path: "/baz", value: "qux", xyz: 123 }], { foo: "bar", baz: "qux" }],
+    [
+      "A.10 adds a nested member object",
+      { foo: "bar" },
+      [{ op: "add", path: "/child", value: { grandchild: {} } }],
+      { foo: "bar", child: { grandchild: {} } },
+    ],
+    [
+      "A.11 ignores unrecognized members",
+      { foo: "bar" },
+      [{ op: "add", path: "/baz", value: "qux", xyz: 123 }],
+      { foo: "bar", baz: "qux" },
+    ],
     ["A.14 unescapes ~01 to ~1", { "/": 9, "~1": 10 }, [{ op: "test", path: "/~01", value: 10 }], { "/": 9, "~1": 10 }],
-    ["A.16 adds an array value", { foo: ["bar"] }, [{ op: "add", path: "/foo/-", value: ["abc", "def"] }], { foo: ["bar", ["abc", "def"]] }],
+    [
+      "A.16 adds an array value",
+      { foo: ["bar"] },
+      [{ op: "add", path: "/foo/-", value: ["abc", "def"] }],
+      { foo: ["bar", ["abc", "def"]] },
+    ],
   ])("%s", (_name, target, patch, expected) => {
     expect(applyJsonPatch(target, patch)).toEqual(expected);
   });
@@ -151,14 +177,38 @@ describe("applyJsonPatch (RFC 6902)", () => {
     ["add replaces an existing member", { a: 1 }, [{ op: "add", path: "/a", value: 2 }], { a: 2 }],
     ["add with an empty path replaces the document", { a: 1 }, [{ op: "add", path: "", value: { b: 2 } }], { b: 2 }],
     ["replace with an empty path replaces the document", { a: 1 }, [{ op: "replace", path: "", value: [1] }], [1]],
-    ["escapes / as ~1", { metadata: { labels: { "app.kubernetes.io/name": "x" } } }, [{ op: "replace", path: "/metadata/labels/app.kubernetes.io~1name", value: "y" }], { metadata: { labels: { "app.kubernetes.io/name": "y" } } }],
+    [
+      "escapes / as ~1",
+      { metadata: { labels: { "app.kubernetes.io/name": "x" } } },
+      [{ op: "replace", path: "/metadata/labels/app.kubernetes.io~1name", value: "y" }],
+      { metadata: { labels: { "app.kubernetes.io/name": "y" } } },
+    ],
     ["escapes ~ as ~0", { "a~b": 1 }, [{ op: "remove", path: "/a~0b" }], {}],
     ["copies a value", { a: { b: [1] } }, [{ op: "copy", from: "/a", path: "/c" }], { a: { b: [1] }, c: { b: [1] } }],
     ["moves a value onto itself", { a: 1 }, [{ op: "move", from: "/a", path: "/a" }], { a: 1 }],
     ["adds a null value", { a: 1 }, [{ op: "add", path: "/b", value: null }], { a: 1, b: null }],
-    ["tests objects regardless of key order", { a: { x: 1, y: [1, { z: 2 }] } }, [{ op: "test", path: "/a", value: { y: [1, { z: 2 }], x: 1 } }], { a: { x: 1, y: [1, { z: 2 }] } }],
-    ["applies operations in sequence", { a: [] }, [{ op: "add", path: "/a/-", value: 1 }, { op: "add", path: "/a/0", value: 0 }, { op: "test", path: "/a", value: [0, 1] }], { a: [0, 1] }],
-    ["adds a finalizer to a pod", { metadata: { name: "p" } }, [{ op: "add", path: "/metadata/finalizers", value: ["x/y"] }], { metadata: { name: "p", finalizers: ["x/y"] } }],
+    [
+      "tests objects regardless of key order",
+      { a: { x: 1, y: [1, { z: 2 }] } },
+      [{ op: "test", path: "/a", value: { y: [1, { z: 2 }], x: 1 } }],
+      { a: { x: 1, y: [1, { z: 2 }] } },
+    ],
+    [
+      "applies operations in sequence",
+      { a: [] },
+      [
+        { op: "add", path: "/a/-", value: 1 },
+        { op: "add", path: "/a/0", value: 0 },
+        { op: "test", path: "/a", value: [0, 1] },
+      ],
+      { a: [0, 1] },
+    ],
+    [
+      "adds a finalizer to a pod",
+      { metadata: { name: "p" } },
+      [{ op: "add", path: "/metadata/finalizers", value: ["x/y"] }],
+      { metadata: { name: "p", finalizers: ["x/y"] } },
+    ],
   ])("%s", (_name, target, patch, expected) => {
     expect(applyJsonPatch(target, patch)).toEqual(expected);
   });
@@ -349,7 +399,17 @@ describe("applyStrategicMergePatch: lists with a merge key", () => {
       },
     ]);
     const result = smp(target, {
-      spec: { containers: [{ name: "app", env: [{ name: "B", value: "two" }, { name: "C", value: "3" }] }] },
+      spec: {
+        containers: [
+          {
+            name: "app",
+            env: [
+              { name: "B", value: "two" },
+              { name: "C", value: "3" },
+            ],
+          },
+        ],
+      },
     });
     expect(result.spec.containers[0].env).toEqual([
       { name: "A", value: "1" },
@@ -363,12 +423,7 @@ describe("applyStrategicMergePatch: lists with a merge key", () => {
     // by their live position: [new] merged into [a, b] gives [new, a, b].
     const target = pod([{ name: "a" }, { name: "b" }, { name: "c" }]);
     expect(names(smp(target, { spec: { containers: [{ name: "new" }] } }).spec.containers)).toEqual(["new", "a", "b", "c"]);
-    expect(names(smp(target, { spec: { containers: [{ name: "b" }, { name: "new" }] } }).spec.containers)).toEqual([
-      "a",
-      "b",
-      "new",
-      "c",
-    ]);
+    expect(names(smp(target, { spec: { containers: [{ name: "b" }, { name: "new" }] } }).spec.containers)).toEqual(["a", "b", "new", "c"]);
   });
 
   it("deletes a container with $patch: delete", () => {
@@ -381,7 +436,15 @@ describe("applyStrategicMergePatch: lists with a merge key", () => {
   });
 
   it("deletes an env var nested in a container with $patch: delete", () => {
-    const target = pod([{ name: "app", env: [{ name: "A", value: "1" }, { name: "B", value: "2" }] }]);
+    const target = pod([
+      {
+        name: "app",
+        env: [
+          { name: "A", value: "1" },
+          { name: "B", value: "2" },
+        ],
+      },
+    ]);
     const result = smp(target, { spec: { containers: [{ name: "app", env: [{ name: "A", $patch: "delete" }] }] } });
     expect(result.spec.containers[0].env).toEqual([{ name: "B", value: "2" }]);
   });
@@ -439,7 +502,10 @@ describe("applyStrategicMergePatch: lists with a merge key", () => {
         smp(target, {
           spec: {
             "$setElementOrder/containers": [{ name: "1" }, { name: "2" }, { name: "3" }],
-            containers: [{ name: "3", v: 3 }, { name: "1", v: 1 }],
+            containers: [
+              { name: "3", v: 3 },
+              { name: "1", v: 1 },
+            ],
           },
         }),
       400,
@@ -474,7 +540,10 @@ describe("applyStrategicMergePatch: lists with a merge key", () => {
   it("merges ReplicaSet template containers by name", () => {
     const target = { kind: "ReplicaSet", spec: { template: { spec: { containers: [{ name: "a", image: "1" }, { name: "b" }] } } } };
     const result = smp(target, { spec: { template: { spec: { containers: [{ name: "b", image: "2" }] } } } }, "ReplicaSet");
-    expect(result.spec.template.spec.containers).toEqual([{ name: "a", image: "1" }, { name: "b", image: "2" }]);
+    expect(result.spec.template.spec.containers).toEqual([
+      { name: "a", image: "1" },
+      { name: "b", image: "2" },
+    ]);
   });
 
   it("merges service ports by port", () => {
@@ -605,16 +674,51 @@ describe("applyStrategicMergePatch: primitive lists", () => {
 
 describe("applyStrategicMergePatch: lists without a merge key replace", () => {
   it.each([
-    ["container args", pod([{ name: "a", args: ["--x", "--y"] }]), { spec: { containers: [{ name: "a", args: ["--z"] }] } }, (r: any) => r.spec.containers[0].args, ["--z"]],
-    ["container envFrom", pod([{ name: "a", envFrom: [{ configMapRef: { name: "x" } }] }]), { spec: { containers: [{ name: "a", envFrom: [{ secretRef: { name: "s" } }] }] } }, (r: any) => r.spec.containers[0].envFrom, [{ secretRef: { name: "s" } }]],
-    ["pod tolerations", pod([], { tolerations: [{ key: "a", operator: "Exists" }] }), { spec: { tolerations: [{ key: "b", operator: "Exists" }] } }, (r: any) => r.spec.tolerations, [{ key: "b", operator: "Exists" }]],
-    ["pod status containerStatuses", { status: { containerStatuses: [{ name: "a", ready: true }, { name: "b", ready: true }] } }, { status: { containerStatuses: [{ name: "a", ready: false }] } }, (r: any) => r.status.containerStatuses, [{ name: "a", ready: false }]],
+    [
+      "container args",
+      pod([{ name: "a", args: ["--x", "--y"] }]),
+      { spec: { containers: [{ name: "a", args: ["--z"] }] } },
+      (r: any) => r.spec.containers[0].args,
+      ["--z"],
+    ],
+    [
+      "container envFrom",
+      pod([{ name: "a", envFrom: [{ configMapRef: { name: "x" } }] }]),
+      { spec: { containers: [{ name: "a", envFrom: [{ secretRef: { name: "s" } }] }] } },
+      (r: any) => r.spec.containers[0].envFrom,
+      [{ secretRef: { name: "s" } }],
+    ],
+    [
+      "pod tolerations",
+      pod([], { tolerations: [{ key: "a", operator: "Exists" }] }),
+      { spec: { tolerations: [{ key: "b", operator: "Exists" }] } },
+      (r: any) => r.spec.tolerations,
+      [{ key: "b", operator: "Exists" }],
+    ],
+    [
+      "pod status containerStatuses",
+      {
+        status: {
+          containerStatuses: [
+            { name: "a", ready: true },
+            { name: "b", ready: true },
+          ],
+        },
+      },
+      { status: { containerStatuses: [{ name: "a", ready: false }] } },
+      (r: any) => r.status.containerStatuses,
+      [{ name: "a", ready: false }],
+    ],
   ])("replaces %s", (_name, target, patch, get, expected) => {
     expect(get(smp(target, patch, "Pod"))).toEqual(expected);
   });
 
   it("replaces node taints", () => {
-    const result = smp({ spec: { taints: [{ key: "a", effect: "NoSchedule" }] } }, { spec: { taints: [{ key: "b", effect: "NoExecute" }] } }, "Node");
+    const result = smp(
+      { spec: { taints: [{ key: "a", effect: "NoSchedule" }] } },
+      { spec: { taints: [{ key: "b", effect: "NoExecute" }] } },
+      "Node",
+    );
     expect(result.spec.taints).toEqual([{ key: "b", effect: "NoExecute" }]);
   });
 
@@ -672,7 +776,14 @@ describe("applyStrategicMergePatch: whole documents", () => {
     const result = smp(target, {
       spec: {
         containers: [
-          { name: "a", "$setElementOrder/env": [{ name: "X" }], env: [{ name: "X", value: "1" }, { name: "Y", $patch: "delete" }] },
+          {
+            name: "a",
+            "$setElementOrder/env": [{ name: "X" }],
+            env: [
+              { name: "X", value: "1" },
+              { name: "Y", $patch: "delete" },
+            ],
+          },
           { name: "gone", $patch: "delete" },
         ],
         nodeSelector: { $patch: "replace", zone: "a" },
@@ -702,7 +813,15 @@ describe("input immutability", () => {
   const snapshot = JSON.stringify(target);
 
   const cases: Array<[PatchType, unknown]> = [
-    ["json", [{ op: "replace", path: "/spec/template/spec/containers/0/image", value: "app:2" }, { op: "add", path: "/metadata/labels/b", value: { deep: [1] } }, { op: "remove", path: "/spec/template/spec/containers/1" }, { op: "move", from: "/metadata/finalizers", path: "/metadata/f" }]],
+    [
+      "json",
+      [
+        { op: "replace", path: "/spec/template/spec/containers/0/image", value: "app:2" },
+        { op: "add", path: "/metadata/labels/b", value: { deep: [1] } },
+        { op: "remove", path: "/spec/template/spec/containers/1" },
+        { op: "move", from: "/metadata/finalizers", path: "/metadata/f" },
+      ],
+    ],
     ["merge", { metadata: { labels: { app: null, b: { deep: [1] } } }, spec: { template: { spec: { containers: [] } } } }],
     [
       "strategic",
@@ -713,7 +832,16 @@ describe("input immutability", () => {
           template: {
             spec: {
               "$setElementOrder/containers": [{ name: "sidecar" }, { name: "app" }],
-              containers: [{ name: "app", image: "app:2", env: [{ name: "B", value: { deep: [1] } }, { name: "A", $patch: "delete" }] }],
+              containers: [
+                {
+                  name: "app",
+                  image: "app:2",
+                  env: [
+                    { name: "B", value: { deep: [1] } },
+                    { name: "A", $patch: "delete" },
+                  ],
+                },
+              ],
             },
           },
         },
@@ -747,7 +875,10 @@ describe("input immutability", () => {
 
 describe("applyPatch", () => {
   it("dispatches on the patch type", () => {
-    const target = pod([{ name: "a", image: "1" }, { name: "b", image: "1" }]);
+    const target = pod([
+      { name: "a", image: "1" },
+      { name: "b", image: "1" },
+    ]);
     const containersPatch = { spec: { containers: [{ name: "a", image: "2" }] } };
     expect((applyPatch("strategic", target, containersPatch, "Pod") as any).spec.containers).toHaveLength(2);
     expect((applyPatch("merge", target, containersPatch, "Pod") as any).spec.containers).toHaveLength(1);

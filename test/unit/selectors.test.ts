@@ -5,12 +5,12 @@ import {
   exactField,
   fieldValue,
   fromLabelSelectorObject,
+  type LabelSelector,
   labelSelectorToString,
   matchFields,
   matchLabels,
   parseFieldSelector,
   parseLabelSelector,
-  type LabelSelector,
 } from "../../workers/shared/selectors.ts";
 
 /** Runs fn and returns the ApiError it throws (fails the test if it throws nothing else). */
@@ -45,17 +45,15 @@ describe("parseLabelSelector", () => {
     expect(parseLabelSelector(undefined)).toEqual([]);
   });
 
-  it.each([
-    ["  a = b ,  c  "],
-    ["a=b,c"],
-    ["\ta\t=\tb\n,\r\nc"],
-    ["c, a==b"],
-  ])("tolerates whitespace and orders requirements by key: %j", (input) => {
-    expect(parseLabelSelector(input)).toEqual([
-      { key: "a", op: "=", values: ["b"] },
-      { key: "c", op: "exists", values: [] },
-    ]);
-  });
+  it.each([["  a = b ,  c  "], ["a=b,c"], ["\ta\t=\tb\n,\r\nc"], ["c, a==b"]])(
+    "tolerates whitespace and orders requirements by key: %j",
+    (input) => {
+      expect(parseLabelSelector(input)).toEqual([
+        { key: "a", op: "=", values: ["b"] },
+        { key: "c", op: "exists", values: [] },
+      ]);
+    },
+  );
 
   it.each([
     ["a in ( y , x , y )", ["x", "y"]],
@@ -88,7 +86,10 @@ describe("parseLabelSelector", () => {
 
   it.each([
     ["a in ()", "unable to parse requirement: values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty"],
-    ["a notin ( )", "unable to parse requirement: values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty"],
+    [
+      "a notin ( )",
+      "unable to parse requirement: values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty",
+    ],
     ["a in x", "unable to parse requirement: found 'x' expected: '('"],
     ["a in (x", "unable to parse requirement: found '', expected: ',' or ')'"],
     ["a in (x y)", "unable to parse requirement: found 'y', expected: ',' or ')'"],
@@ -133,18 +134,14 @@ describe("parseLabelSelector", () => {
     );
   });
 
-  it.each([
-    ["a=-b"],
-    ["a=b-"],
-    ["a!=b/c"],
-    ["a in (x,y_)"],
-    ["a notin (.x)"],
-    [`a=${"v".repeat(64)}`],
-  ])("rejects the invalid value in %j", (input) => {
-    const e = apiErrorOf(() => parseLabelSelector(input));
-    expect(e.code).toBe(400);
-    expect(e.message).toMatch(/^unable to parse requirement: values\[\d\]\[a\]: Invalid value: ".*": /);
-  });
+  it.each([["a=-b"], ["a=b-"], ["a!=b/c"], ["a in (x,y_)"], ["a notin (.x)"], [`a=${"v".repeat(64)}`]])(
+    "rejects the invalid value in %j",
+    (input) => {
+      const e = apiErrorOf(() => parseLabelSelector(input));
+      expect(e.code).toBe(400);
+      expect(e.message).toMatch(/^unable to parse requirement: values\[\d\]\[a\]: Invalid value: ".*": /);
+    },
+  );
 
   it("explains an invalid value in the upstream wording", () => {
     expect(apiErrorOf(() => parseLabelSelector("a=b_")).message).toBe(
@@ -229,16 +226,15 @@ describe("labelSelectorToString", () => {
     expect(labelSelectorToString(parseLabelSelector(input))).toBe(expected);
   });
 
-  it.each([
-    ["a=b,c!=d,e in (f,g),h notin (i),j,!k,l="],
-    ["example.com/x in (,a,b),!example.com/y"],
-    ["a in (,)"],
-  ])("round-trips %j through parse and render", (input) => {
-    const sel = parseLabelSelector(input);
-    const text = labelSelectorToString(sel);
-    expect(parseLabelSelector(text)).toEqual(sel);
-    expect(labelSelectorToString(parseLabelSelector(text))).toBe(text);
-  });
+  it.each([["a=b,c!=d,e in (f,g),h notin (i),j,!k,l="], ["example.com/x in (,a,b),!example.com/y"], ["a in (,)"]])(
+    "round-trips %j through parse and render",
+    (input) => {
+      const sel = parseLabelSelector(input);
+      const text = labelSelectorToString(sel);
+      expect(parseLabelSelector(text)).toEqual(sel);
+      expect(labelSelectorToString(parseLabelSelector(text))).toBe(text);
+    },
+  );
 
   it("renders a selector built from an object", () => {
     const sel = fromLabelSelectorObject({
@@ -304,9 +300,18 @@ describe("fromLabelSelectorObject", () => {
   });
 
   it.each([
-    [{ matchExpressions: [{ key: "a", operator: "In", values: [] }] }, "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty"],
-    [{ matchExpressions: [{ key: "a", operator: "NotIn" }] }, "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty"],
-    [{ matchExpressions: [{ key: "a", operator: "Exists", values: ["x"] }] }, `values: Invalid value: []string{"x"}: values set must be empty for exists and does not exist`],
+    [
+      { matchExpressions: [{ key: "a", operator: "In", values: [] }] },
+      "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty",
+    ],
+    [
+      { matchExpressions: [{ key: "a", operator: "NotIn" }] },
+      "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty",
+    ],
+    [
+      { matchExpressions: [{ key: "a", operator: "Exists", values: ["x"] }] },
+      `values: Invalid value: []string{"x"}: values set must be empty for exists and does not exist`,
+    ],
     [{ matchExpressions: [{ key: "a b", operator: "Exists" }] }, `key: Invalid value: "a b": name part must consist`],
     [{ matchLabels: { "a/b/c": "x" } }, `key: Invalid value: "a/b/c": a qualified name must consist`],
     [{ matchLabels: { a: "x y" } }, `values[0][a]: Invalid value: "x y": a valid label must be`],
@@ -333,7 +338,13 @@ describe("parseFieldSelector", () => {
         { field: "e", op: "=", value: "f" },
       ],
     ],
-    ["a=b,,c=d,", [{ field: "a", op: "=", value: "b" }, { field: "c", op: "=", value: "d" }]],
+    [
+      "a=b,,c=d,",
+      [
+        { field: "a", op: "=", value: "b" },
+        { field: "c", op: "=", value: "d" },
+      ],
+    ],
     ["a=b c", [{ field: "a", op: "=", value: "b c" }]],
   ])("parses %j", (input, expected) => {
     expect(parseFieldSelector(input)).toEqual(expected);

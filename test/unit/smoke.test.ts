@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiError, notFound } from "../../workers/shared/errors.ts";
+
 describe("errors", () => {
   it("renders NotFound as a Status", () => {
     const e = notFound({ group: "", resource: "pods", name: "web" });

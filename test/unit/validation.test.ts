@@ -53,7 +53,12 @@ const podSpec = (): Obj => ({
   volumes: [{ name: "data", emptyDir: {} }],
 });
 
-const POD: Obj = { apiVersion: "v1", kind: "Pod", metadata: { name: "web", namespace: "default", labels: { app: "web" } }, spec: podSpec() };
+const POD: Obj = {
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name: "web", namespace: "default", labels: { app: "web" } },
+  spec: podSpec(),
+};
 
 const DEPLOYMENT: Obj = {
   apiVersion: "apps/v1",
@@ -93,9 +98,21 @@ const SERVICE: Obj = {
   },
 };
 
-const CONFIGMAP: Obj = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "cfg", namespace: "default" }, data: { "app.properties": "a=b", KEY_1: "v" }, binaryData: { blob: "AAEC" } };
+const CONFIGMAP: Obj = {
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  metadata: { name: "cfg", namespace: "default" },
+  data: { "app.properties": "a=b", KEY_1: "v" },
+  binaryData: { blob: "AAEC" },
+};
 
-const SECRET: Obj = { apiVersion: "v1", kind: "Secret", metadata: { name: "s", namespace: "default" }, type: "Opaque", data: { password: "aHVudGVyMg==" } };
+const SECRET: Obj = {
+  apiVersion: "v1",
+  kind: "Secret",
+  metadata: { name: "s", namespace: "default" },
+  type: "Opaque",
+  data: { password: "aHVudGVyMg==" },
+};
 
 describe("name formats", () => {
   it.each([
@@ -208,7 +225,12 @@ describe("validateLabels", () => {
 
 describe("validateAnnotations", () => {
   it("accepts qualified keys with any string values", () => {
-    expect(validateAnnotations({ "kubectl.kubernetes.io/last-applied-configuration": '{"a": 1}', Note: "anything goes here!" }, "metadata.annotations")).toEqual([]);
+    expect(
+      validateAnnotations(
+        { "kubectl.kubernetes.io/last-applied-configuration": '{"a": 1}', Note: "anything goes here!" },
+        "metadata.annotations",
+      ),
+    ).toEqual([]);
   });
 
   it("rejects a key that is not a qualified name", () => {
@@ -221,7 +243,9 @@ describe("validateAnnotations", () => {
 
   it("rejects a total size above 256KiB as FieldValueTooLong", () => {
     const errs = validateAnnotations({ a: "x".repeat(256 * 1024) }, "metadata.annotations");
-    expect(errs).toEqual([{ field: "metadata.annotations", type: "FieldValueTooLong", message: "Too long: may not be more than 262144 bytes" }]);
+    expect(errs).toEqual([
+      { field: "metadata.annotations", type: "FieldValueTooLong", message: "Too long: may not be more than 262144 bytes" },
+    ]);
   });
 
   it("accepts a total size of exactly 256KiB", () => {
@@ -240,9 +264,25 @@ describe("metadata", () => {
       ["Secret", SECRET],
       ["Namespace", { metadata: { name: "team-a" }, spec: { finalizers: ["kubernetes"] } }],
       ["Node", { metadata: { name: "node-1.example.com" }, spec: { taints: [{ key: "dedicated", value: "gpu", effect: "NoSchedule" }] } }],
-      ["Lease", { metadata: { name: "kube-scheduler", namespace: "kube-system" }, spec: { holderIdentity: "a", leaseDurationSeconds: 15 } }],
-      ["Event", { metadata: { name: "web.17a", namespace: "default" }, involvedObject: { kind: "Pod", name: "web", namespace: "default" }, reason: "Scheduled" }],
-      ["Endpoints", { metadata: { name: "web", namespace: "default" }, subsets: [{ addresses: [{ ip: "10.0.0.1" }, { ip: "fd00::1" }], ports: [{ port: 80, protocol: "TCP" }] }] }],
+      [
+        "Lease",
+        { metadata: { name: "kube-scheduler", namespace: "kube-system" }, spec: { holderIdentity: "a", leaseDurationSeconds: 15 } },
+      ],
+      [
+        "Event",
+        {
+          metadata: { name: "web.17a", namespace: "default" },
+          involvedObject: { kind: "Pod", name: "web", namespace: "default" },
+          reason: "Scheduled",
+        },
+      ],
+      [
+        "Endpoints",
+        {
+          metadata: { name: "web", namespace: "default" },
+          subsets: [{ addresses: [{ ip: "10.0.0.1" }, { ip: "fd00::1" }], ports: [{ port: 80, protocol: "TCP" }] }],
+        },
+      ],
       ["ServiceAccount", { metadata: { name: "default", namespace: "default" } }],
     ];
     for (const [kind, obj] of objects) expect(validateCreate(info(kind), obj), kind).toEqual([]);
@@ -250,11 +290,17 @@ describe("metadata", () => {
 
   it("requires metadata.name with kube's message", () => {
     const errs = validateCreate(info("ConfigMap"), { metadata: { namespace: "default" } });
-    expect(errs).toEqual([{ field: "metadata.name", type: "FieldValueRequired", message: "Required value: name or generateName is required" }]);
+    expect(errs).toEqual([
+      { field: "metadata.name", type: "FieldValueRequired", message: "Required value: name or generateName is required" },
+    ]);
   });
 
   it("requires metadata.name even when generateName is set (the caller fills name first)", () => {
-    expectError(validateCreate(info("ConfigMap"), { metadata: { generateName: "cfg-", namespace: "default" } }), "metadata.name", "FieldValueRequired");
+    expectError(
+      validateCreate(info("ConfigMap"), { metadata: { generateName: "cfg-", namespace: "default" } }),
+      "metadata.name",
+      "FieldValueRequired",
+    );
   });
 
   it("requires metadata when it is missing", () => {
@@ -293,15 +339,25 @@ describe("metadata", () => {
   });
 
   it("rejects an invalid namespace value", () => {
-    expectError(validateCreate(info("ConfigMap"), { metadata: { name: "a", namespace: "Bad_NS" } }), "metadata.namespace", "FieldValueInvalid");
+    expectError(
+      validateCreate(info("ConfigMap"), { metadata: { name: "a", namespace: "Bad_NS" } }),
+      "metadata.namespace",
+      "FieldValueInvalid",
+    );
   });
 
   it("forbids a namespace on cluster-scoped kinds", () => {
-    expectError(validateCreate(info("Node"), { metadata: { name: "n", namespace: "default" } }), "metadata.namespace", "FieldValueForbidden");
+    expectError(
+      validateCreate(info("Node"), { metadata: { name: "n", namespace: "default" } }),
+      "metadata.namespace",
+      "FieldValueForbidden",
+    );
   });
 
   it("validates metadata labels and annotations", () => {
-    const errs = validateCreate(info("ConfigMap"), { metadata: { name: "a", namespace: "d", labels: { "a b": "c" }, annotations: { "x y": "z" } } });
+    const errs = validateCreate(info("ConfigMap"), {
+      metadata: { name: "a", namespace: "d", labels: { "a b": "c" }, annotations: { "x y": "z" } },
+    });
     expectError(errs, "metadata.labels", "FieldValueInvalid");
     expectError(errs, "metadata.annotations", "FieldValueInvalid");
   });
@@ -331,10 +387,14 @@ describe("metadata", () => {
     });
 
     it("ignores uid and creationTimestamp missing from the new object", () => {
-      const errs = validateUpdate(info("ConfigMap"), edit(old, (o) => {
-        delete o.metadata.uid;
-        delete o.metadata.creationTimestamp;
-      }), old);
+      const errs = validateUpdate(
+        info("ConfigMap"),
+        edit(old, (o) => {
+          delete o.metadata.uid;
+          delete o.metadata.creationTimestamp;
+        }),
+        old,
+      );
       expect(errs).toEqual([]);
     });
   });
@@ -346,7 +406,10 @@ describe("assertValid", () => {
   });
 
   it("throws a 422 Invalid naming the kind, group and every cause", () => {
-    const errs = validateCreate(info("Deployment"), edit(DEPLOYMENT, (d) => (d.spec.replicas = -1)));
+    const errs = validateCreate(
+      info("Deployment"),
+      edit(DEPLOYMENT, (d) => (d.spec.replicas = -1)),
+    );
     let caught: unknown;
     try {
       assertValid(info("Deployment"), errs, "web");
@@ -357,7 +420,9 @@ describe("assertValid", () => {
     const status = (caught as ApiError).toStatus();
     expect(status).toMatchObject({ code: 422, reason: "Invalid", details: { name: "web", group: "apps", kind: "Deployment" } });
     expect(status.message).toBe('Deployment.apps "web" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0');
-    expect(status.details!.causes).toEqual([{ reason: "FieldValueInvalid", message: "Invalid value: -1: must be greater than or equal to 0", field: "spec.replicas" }]);
+    expect(status.details!.causes).toEqual([
+      { reason: "FieldValueInvalid", message: "Invalid value: -1: must be greater than or equal to 0", field: "spec.replicas" },
+    ]);
   });
 });
 
@@ -375,48 +440,173 @@ describe("Pod", () => {
     ["missing spec", (p) => delete p.spec, "spec.containers", "FieldValueRequired"],
     ["missing container name", (p) => delete p.spec.containers[0].name, "spec.containers[0].name", "FieldValueRequired"],
     ["container name not a DNS label", (p) => (p.spec.containers[0].name = "Web_1"), "spec.containers[0].name", "FieldValueInvalid"],
-    ["duplicate container names", (p) => p.spec.containers.push({ name: "web", image: "x" }), "spec.containers[1].name", "FieldValueDuplicate"],
-    ["init container named like a container", (p) => (p.spec.initContainers[0].name = "web"), "spec.initContainers[0].name", "FieldValueDuplicate"],
+    [
+      "duplicate container names",
+      (p) => p.spec.containers.push({ name: "web", image: "x" }),
+      "spec.containers[1].name",
+      "FieldValueDuplicate",
+    ],
+    [
+      "init container named like a container",
+      (p) => (p.spec.initContainers[0].name = "web"),
+      "spec.initContainers[0].name",
+      "FieldValueDuplicate",
+    ],
     ["missing image", (p) => delete p.spec.containers[0].image, "spec.containers[0].image", "FieldValueRequired"],
     ["empty image", (p) => (p.spec.containers[0].image = ""), "spec.containers[0].image", "FieldValueRequired"],
     ["init container without image", (p) => delete p.spec.initContainers[0].image, "spec.initContainers[0].image", "FieldValueRequired"],
     ["image with whitespace", (p) => (p.spec.containers[0].image = " nginx"), "spec.containers[0].image", "FieldValueInvalid"],
-    ["containerPort 0", (p) => (p.spec.containers[0].ports[0].containerPort = 0), "spec.containers[0].ports[0].containerPort", "FieldValueRequired"],
-    ["containerPort 65536", (p) => (p.spec.containers[0].ports[0].containerPort = 65536), "spec.containers[0].ports[0].containerPort", "FieldValueInvalid"],
-    ["containerPort negative", (p) => (p.spec.containers[0].ports[0].containerPort = -1), "spec.containers[0].ports[0].containerPort", "FieldValueInvalid"],
-    ["hostPort 70000", (p) => (p.spec.containers[0].ports[0].hostPort = 70000), "spec.containers[0].ports[0].hostPort", "FieldValueInvalid"],
-    ["protocol HTTP", (p) => (p.spec.containers[0].ports[0].protocol = "HTTP"), "spec.containers[0].ports[0].protocol", "FieldValueNotSupported"],
+    [
+      "containerPort 0",
+      (p) => (p.spec.containers[0].ports[0].containerPort = 0),
+      "spec.containers[0].ports[0].containerPort",
+      "FieldValueRequired",
+    ],
+    [
+      "containerPort 65536",
+      (p) => (p.spec.containers[0].ports[0].containerPort = 65536),
+      "spec.containers[0].ports[0].containerPort",
+      "FieldValueInvalid",
+    ],
+    [
+      "containerPort negative",
+      (p) => (p.spec.containers[0].ports[0].containerPort = -1),
+      "spec.containers[0].ports[0].containerPort",
+      "FieldValueInvalid",
+    ],
+    [
+      "hostPort 70000",
+      (p) => (p.spec.containers[0].ports[0].hostPort = 70000),
+      "spec.containers[0].ports[0].hostPort",
+      "FieldValueInvalid",
+    ],
+    [
+      "protocol HTTP",
+      (p) => (p.spec.containers[0].ports[0].protocol = "HTTP"),
+      "spec.containers[0].ports[0].protocol",
+      "FieldValueNotSupported",
+    ],
     ["protocol empty", (p) => (p.spec.containers[0].ports[0].protocol = ""), "spec.containers[0].ports[0].protocol", "FieldValueRequired"],
-    ["port name too long", (p) => (p.spec.containers[0].ports[0].name = "abcdefghijklmnop"), "spec.containers[0].ports[0].name", "FieldValueInvalid"],
-    ["duplicate port names", (p) => p.spec.containers[0].ports.push({ name: "http", containerPort: 81 }), "spec.containers[0].ports[1].name", "FieldValueDuplicate"],
-    ["env name starting with a digit", (p) => (p.spec.containers[0].env[0].name = "1ABC"), "spec.containers[0].env[0].name", "FieldValueInvalid"],
+    [
+      "port name too long",
+      (p) => (p.spec.containers[0].ports[0].name = "abcdefghijklmnop"),
+      "spec.containers[0].ports[0].name",
+      "FieldValueInvalid",
+    ],
+    [
+      "duplicate port names",
+      (p) => p.spec.containers[0].ports.push({ name: "http", containerPort: 81 }),
+      "spec.containers[0].ports[1].name",
+      "FieldValueDuplicate",
+    ],
+    [
+      "env name starting with a digit",
+      (p) => (p.spec.containers[0].env[0].name = "1ABC"),
+      "spec.containers[0].env[0].name",
+      "FieldValueInvalid",
+    ],
     ["env name with a space", (p) => (p.spec.containers[0].env[0].name = "A B"), "spec.containers[0].env[0].name", "FieldValueInvalid"],
     ["env without name", (p) => (p.spec.containers[0].env[0].name = ""), "spec.containers[0].env[0].name", "FieldValueRequired"],
     ["restartPolicy Sometimes", (p) => (p.spec.restartPolicy = "Sometimes"), "spec.restartPolicy", "FieldValueNotSupported"],
     ["restartPolicy empty", (p) => (p.spec.restartPolicy = ""), "spec.restartPolicy", "FieldValueRequired"],
     ["dnsPolicy bogus", (p) => (p.spec.dnsPolicy = "Bogus"), "spec.dnsPolicy", "FieldValueNotSupported"],
-    ["imagePullPolicy bogus", (p) => (p.spec.containers[0].imagePullPolicy = "Sometimes"), "spec.containers[0].imagePullPolicy", "FieldValueNotSupported"],
+    [
+      "imagePullPolicy bogus",
+      (p) => (p.spec.containers[0].imagePullPolicy = "Sometimes"),
+      "spec.containers[0].imagePullPolicy",
+      "FieldValueNotSupported",
+    ],
     ["volume without name", (p) => (p.spec.volumes[0].name = ""), "spec.volumes[0].name", "FieldValueRequired"],
     ["volume name not a DNS label", (p) => (p.spec.volumes[0].name = "Data"), "spec.volumes[0].name", "FieldValueInvalid"],
     ["duplicate volume names", (p) => p.spec.volumes.push({ name: "data", emptyDir: {} }), "spec.volumes[1].name", "FieldValueDuplicate"],
     ["volume without a source", (p) => p.spec.volumes.push({ name: "x" }), "spec.volumes[1]", "FieldValueRequired"],
     ["volume with two sources", (p) => (p.spec.volumes[0].hostPath = { path: "/x" }), "spec.volumes[0].hostPath", "FieldValueForbidden"],
-    ["configMap volume without a name", (p) => p.spec.volumes.push({ name: "c", configMap: {} }), "spec.volumes[1].configMap.name", "FieldValueRequired"],
-    ["secret volume without secretName", (p) => p.spec.volumes.push({ name: "s", secret: {} }), "spec.volumes[1].secret.secretName", "FieldValueRequired"],
-    ["defaultMode above 0777", (p) => p.spec.volumes.push({ name: "c", configMap: { name: "c", defaultMode: 512 } }), "spec.volumes[1].configMap.defaultMode", "FieldValueInvalid"],
-    ["mount of an unknown volume", (p) => (p.spec.containers[0].volumeMounts[0].name = "nope"), "spec.containers[0].volumeMounts[0].name", "FieldValueNotFound"],
-    ["mount without mountPath", (p) => delete p.spec.containers[0].volumeMounts[0].mountPath, "spec.containers[0].volumeMounts[0].mountPath", "FieldValueRequired"],
-    ["duplicate mountPath", (p) => p.spec.containers[0].volumeMounts.push({ name: "data", mountPath: "/data" }), "spec.containers[0].volumeMounts[1].mountPath", "FieldValueInvalid"],
-    ["cpu request above limit", (p) => (p.spec.containers[0].resources.requests.cpu = "2"), "spec.containers[0].resources.requests[cpu]", "FieldValueInvalid"],
-    ["memory request above limit", (p) => (p.spec.containers[0].resources.requests.memory = "1Gi"), "spec.containers[0].resources.requests[memory]", "FieldValueInvalid"],
-    ["unparsable limit", (p) => (p.spec.containers[0].resources.limits.cpu = "lots"), "spec.containers[0].resources.limits[cpu]", "FieldValueInvalid"],
-    ["unparsable request", (p) => (p.spec.containers[0].resources.requests.memory = "1 GB"), "spec.containers[0].resources.requests[memory]", "FieldValueInvalid"],
-    ["negative request", (p) => (p.spec.containers[0].resources.requests.cpu = "-1"), "spec.containers[0].resources.requests[cpu]", "FieldValueInvalid"],
+    [
+      "configMap volume without a name",
+      (p) => p.spec.volumes.push({ name: "c", configMap: {} }),
+      "spec.volumes[1].configMap.name",
+      "FieldValueRequired",
+    ],
+    [
+      "secret volume without secretName",
+      (p) => p.spec.volumes.push({ name: "s", secret: {} }),
+      "spec.volumes[1].secret.secretName",
+      "FieldValueRequired",
+    ],
+    [
+      "defaultMode above 0777",
+      (p) => p.spec.volumes.push({ name: "c", configMap: { name: "c", defaultMode: 512 } }),
+      "spec.volumes[1].configMap.defaultMode",
+      "FieldValueInvalid",
+    ],
+    [
+      "mount of an unknown volume",
+      (p) => (p.spec.containers[0].volumeMounts[0].name = "nope"),
+      "spec.containers[0].volumeMounts[0].name",
+      "FieldValueNotFound",
+    ],
+    [
+      "mount without mountPath",
+      (p) => delete p.spec.containers[0].volumeMounts[0].mountPath,
+      "spec.containers[0].volumeMounts[0].mountPath",
+      "FieldValueRequired",
+    ],
+    [
+      "duplicate mountPath",
+      (p) => p.spec.containers[0].volumeMounts.push({ name: "data", mountPath: "/data" }),
+      "spec.containers[0].volumeMounts[1].mountPath",
+      "FieldValueInvalid",
+    ],
+    [
+      "cpu request above limit",
+      (p) => (p.spec.containers[0].resources.requests.cpu = "2"),
+      "spec.containers[0].resources.requests[cpu]",
+      "FieldValueInvalid",
+    ],
+    [
+      "memory request above limit",
+      (p) => (p.spec.containers[0].resources.requests.memory = "1Gi"),
+      "spec.containers[0].resources.requests[memory]",
+      "FieldValueInvalid",
+    ],
+    [
+      "unparsable limit",
+      (p) => (p.spec.containers[0].resources.limits.cpu = "lots"),
+      "spec.containers[0].resources.limits[cpu]",
+      "FieldValueInvalid",
+    ],
+    [
+      "unparsable request",
+      (p) => (p.spec.containers[0].resources.requests.memory = "1 GB"),
+      "spec.containers[0].resources.requests[memory]",
+      "FieldValueInvalid",
+    ],
+    [
+      "negative request",
+      (p) => (p.spec.containers[0].resources.requests.cpu = "-1"),
+      "spec.containers[0].resources.requests[cpu]",
+      "FieldValueInvalid",
+    ],
     ["activeDeadlineSeconds 0", (p) => (p.spec.activeDeadlineSeconds = 0), "spec.activeDeadlineSeconds", "FieldValueInvalid"],
     ["nodeName not a subdomain", (p) => (p.spec.nodeName = "Node_1"), "spec.nodeName", "FieldValueInvalid"],
-    ["toleration effect bogus", (p) => (p.spec.tolerations = [{ key: "k", operator: "Exists", effect: "Bogus" }]), "spec.tolerations[0].effect", "FieldValueNotSupported"],
-    ["toleration operator bogus", (p) => (p.spec.tolerations = [{ key: "k", operator: "Maybe" }]), "spec.tolerations[0].operator", "FieldValueNotSupported"],
-    ["toleration Exists with a value", (p) => (p.spec.tolerations = [{ key: "k", operator: "Exists", value: "v" }]), "spec.tolerations[0].operator", "FieldValueInvalid"],
+    [
+      "toleration effect bogus",
+      (p) => (p.spec.tolerations = [{ key: "k", operator: "Exists", effect: "Bogus" }]),
+      "spec.tolerations[0].effect",
+      "FieldValueNotSupported",
+    ],
+    [
+      "toleration operator bogus",
+      (p) => (p.spec.tolerations = [{ key: "k", operator: "Maybe" }]),
+      "spec.tolerations[0].operator",
+      "FieldValueNotSupported",
+    ],
+    [
+      "toleration Exists with a value",
+      (p) => (p.spec.tolerations = [{ key: "k", operator: "Exists", value: "v" }]),
+      "spec.tolerations[0].operator",
+      "FieldValueInvalid",
+    ],
     ["nodeSelector with a bad value", (p) => (p.spec.nodeSelector = { a: "b c" }), "spec.nodeSelector", "FieldValueInvalid"],
     ["containers that are not a list", (p) => (p.spec.containers = { name: "x" }), "spec.containers", "FieldValueInvalid"],
   ])("rejects %s", (_, change, field, type) => {
@@ -424,7 +614,11 @@ describe("Pod", () => {
   });
 
   it("accepts requests equal to limits written in other units", () => {
-    expect(check((p) => (p.spec.containers[0].resources = { requests: { cpu: "1000m", memory: "1Gi" }, limits: { cpu: "1", memory: "1024Mi" } }))).toEqual([]);
+    expect(
+      check(
+        (p) => (p.spec.containers[0].resources = { requests: { cpu: "1000m", memory: "1Gi" }, limits: { cpu: "1", memory: "1024Mi" } }),
+      ),
+    ).toEqual([]);
   });
 
   it("accepts numeric quantities", () => {
@@ -449,7 +643,13 @@ describe("Pod", () => {
 
   it("accepts the default tolerations", () => {
     expect(
-      check((p) => (p.spec.tolerations = [{ key: "node.kubernetes.io/not-ready", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 }, { operator: "Exists" }])),
+      check(
+        (p) =>
+          (p.spec.tolerations = [
+            { key: "node.kubernetes.io/not-ready", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 },
+            { operator: "Exists" },
+          ]),
+      ),
     ).toEqual([]);
   });
 
@@ -483,20 +683,38 @@ describe("Pod", () => {
     ])("forbids changing %s at spec", (_, change) => {
       const errs = upd(change);
       expectError(errs, "spec", "FieldValueForbidden");
-      expect(errs.find((e) => e.field === "spec")!.message).toMatch(/^Forbidden: pod updates may not change fields other than `spec.containers\[\*\].image`/);
+      expect(errs.find((e) => e.field === "spec")!.message).toMatch(
+        /^Forbidden: pod updates may not change fields other than `spec.containers\[\*\].image`/,
+      );
     });
 
     it("forbids changing nodeName once set", () => {
       const bound = edit(POD, (p) => (p.spec.nodeName = "node-1"));
-      expectError(upd((p) => (p.spec.nodeName = "node-2"), bound), "spec", "FieldValueForbidden");
-      expectError(upd((p) => delete p.spec.nodeName, bound), "spec", "FieldValueForbidden");
+      expectError(
+        upd((p) => (p.spec.nodeName = "node-2"), bound),
+        "spec",
+        "FieldValueForbidden",
+      );
+      expectError(
+        upd((p) => delete p.spec.nodeName, bound),
+        "spec",
+        "FieldValueForbidden",
+      );
       expect(upd((p) => (p.spec.containers[0].image = "x"), bound)).toEqual([]);
     });
 
     it("forbids raising or removing activeDeadlineSeconds", () => {
       const old = edit(POD, (p) => (p.spec.activeDeadlineSeconds = 60));
-      expectError(upd((p) => (p.spec.activeDeadlineSeconds = 120), old), "spec.activeDeadlineSeconds", "FieldValueInvalid");
-      expectError(upd((p) => delete p.spec.activeDeadlineSeconds, old), "spec.activeDeadlineSeconds", "FieldValueInvalid");
+      expectError(
+        upd((p) => (p.spec.activeDeadlineSeconds = 120), old),
+        "spec.activeDeadlineSeconds",
+        "FieldValueInvalid",
+      );
+      expectError(
+        upd((p) => delete p.spec.activeDeadlineSeconds, old),
+        "spec.activeDeadlineSeconds",
+        "FieldValueInvalid",
+      );
       expect(upd((p) => (p.spec.activeDeadlineSeconds = 30), old)).toEqual([]);
     });
 
@@ -506,7 +724,11 @@ describe("Pod", () => {
     });
 
     it("still validates the new spec", () => {
-      expectError(upd((p) => (p.spec.containers[0].image = "")), "spec.containers[0].image", "FieldValueRequired");
+      expectError(
+        upd((p) => (p.spec.containers[0].image = "")),
+        "spec.containers[0].image",
+        "FieldValueRequired",
+      );
     });
   });
 });
@@ -526,27 +748,74 @@ describe.each([
     ["missing selector", (o) => delete o.spec.selector, "spec.selector", "FieldValueRequired"],
     ["empty selector", (o) => (o.spec.selector = {}), "spec.selector", "FieldValueInvalid"],
     ["empty matchLabels", (o) => (o.spec.selector = { matchLabels: {} }), "spec.selector", "FieldValueInvalid"],
-    ["selector with a bad label value", (o) => (o.spec.selector = { matchLabels: { app: "a b" } }), "spec.selector.matchLabels", "FieldValueInvalid"],
-    ["selector with a bad operator", (o) => (o.spec.selector = { matchExpressions: [{ key: "app", operator: "Like", values: ["web"] }] }), "spec.selector.matchExpressions[0].operator", "FieldValueInvalid"],
-    ["In without values", (o) => (o.spec.selector = { matchExpressions: [{ key: "app", operator: "In", values: [] }] }), "spec.selector.matchExpressions[0].values", "FieldValueRequired"],
-    ["Exists with values", (o) => (o.spec.selector = { matchExpressions: [{ key: "app", operator: "Exists", values: ["x"] }] }), "spec.selector.matchExpressions[0].values", "FieldValueForbidden"],
-    ["selector not matching template labels", (o) => (o.spec.template.metadata.labels = { app: "other" }), "spec.template.metadata.labels", "FieldValueInvalid"],
+    [
+      "selector with a bad label value",
+      (o) => (o.spec.selector = { matchLabels: { app: "a b" } }),
+      "spec.selector.matchLabels",
+      "FieldValueInvalid",
+    ],
+    [
+      "selector with a bad operator",
+      (o) => (o.spec.selector = { matchExpressions: [{ key: "app", operator: "Like", values: ["web"] }] }),
+      "spec.selector.matchExpressions[0].operator",
+      "FieldValueInvalid",
+    ],
+    [
+      "In without values",
+      (o) => (o.spec.selector = { matchExpressions: [{ key: "app", operator: "In", values: [] }] }),
+      "spec.selector.matchExpressions[0].values",
+      "FieldValueRequired",
+    ],
+    [
+      "Exists with values",
+      (o) => (o.spec.selector = { matchExpressions: [{ key: "app", operator: "Exists", values: ["x"] }] }),
+      "spec.selector.matchExpressions[0].values",
+      "FieldValueForbidden",
+    ],
+    [
+      "selector not matching template labels",
+      (o) => (o.spec.template.metadata.labels = { app: "other" }),
+      "spec.template.metadata.labels",
+      "FieldValueInvalid",
+    ],
     ["template without labels", (o) => delete o.spec.template.metadata, "spec.template.metadata.labels", "FieldValueInvalid"],
     ["missing template", (o) => delete o.spec.template, "spec.template", "FieldValueRequired"],
     ["negative replicas", (o) => (o.spec.replicas = -1), "spec.replicas", "FieldValueInvalid"],
     ["fractional replicas", (o) => (o.spec.replicas = 1.5), "spec.replicas", "FieldValueInvalid"],
     ["template without containers", (o) => (o.spec.template.spec.containers = []), "spec.template.spec.containers", "FieldValueRequired"],
-    ["template container without image", (o) => delete o.spec.template.spec.containers[0].image, "spec.template.spec.containers[0].image", "FieldValueRequired"],
-    ["template restartPolicy Never", (o) => (o.spec.template.spec.restartPolicy = "Never"), "spec.template.spec.restartPolicy", "FieldValueNotSupported"],
-    ["template activeDeadlineSeconds", (o) => (o.spec.template.spec.activeDeadlineSeconds = 10), "spec.template.spec.activeDeadlineSeconds", "FieldValueForbidden"],
-    ["bad template label", (o) => (o.spec.template.metadata.labels["bad key!"] = "x"), "spec.template.metadata.labels", "FieldValueInvalid"],
+    [
+      "template container without image",
+      (o) => delete o.spec.template.spec.containers[0].image,
+      "spec.template.spec.containers[0].image",
+      "FieldValueRequired",
+    ],
+    [
+      "template restartPolicy Never",
+      (o) => (o.spec.template.spec.restartPolicy = "Never"),
+      "spec.template.spec.restartPolicy",
+      "FieldValueNotSupported",
+    ],
+    [
+      "template activeDeadlineSeconds",
+      (o) => (o.spec.template.spec.activeDeadlineSeconds = 10),
+      "spec.template.spec.activeDeadlineSeconds",
+      "FieldValueForbidden",
+    ],
+    [
+      "bad template label",
+      (o) => (o.spec.template.metadata.labels["bad key!"] = "x"),
+      "spec.template.metadata.labels",
+      "FieldValueInvalid",
+    ],
   ])("rejects %s", (_, change, field, type) => {
     expectError(check(change), field, type);
   });
 
   it("words the selector mismatch like kube-apiserver", () => {
     const errs = check((o) => (o.spec.template.metadata.labels = { app: "other" }));
-    expect(errs.find((e) => e.field === "spec.template.metadata.labels")!.message).toMatch(/: `selector` does not match template `labels`$/);
+    expect(errs.find((e) => e.field === "spec.template.metadata.labels")!.message).toMatch(
+      /: `selector` does not match template `labels`$/,
+    );
   });
 
   it.each<[string, Obj, Obj, boolean]>([
@@ -569,19 +838,29 @@ describe.each([
   });
 
   it("rejects a change of selector on update", () => {
-    const errs = validateUpdate(i, edit(base, (o) => {
-      o.spec.selector = { matchLabels: { app: "web", tier: "front" } };
-      o.spec.template.metadata.labels = { app: "web", tier: "front" };
-    }), base);
+    const errs = validateUpdate(
+      i,
+      edit(base, (o) => {
+        o.spec.selector = { matchLabels: { app: "web", tier: "front" } };
+        o.spec.template.metadata.labels = { app: "web", tier: "front" };
+      }),
+      base,
+    );
     expectError(errs, "spec.selector", "FieldValueInvalid");
     expect(errs.find((e) => e.field === "spec.selector")!.message).toMatch(/: field is immutable$/);
   });
 
   it("allows other spec changes on update", () => {
-    expect(validateUpdate(i, edit(base, (o) => {
-      o.spec.replicas = 5;
-      o.spec.template.spec.containers[0].image = "nginx:2";
-    }), base)).toEqual([]);
+    expect(
+      validateUpdate(
+        i,
+        edit(base, (o) => {
+          o.spec.replicas = 5;
+          o.spec.template.spec.containers[0].image = "nginx:2";
+        }),
+        base,
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -594,14 +873,39 @@ describe("Deployment strategy", () => {
     ["an unknown type", (o) => (o.spec.strategy = { type: "BlueGreen" }), "spec.strategy.type", "FieldValueNotSupported"],
     ["rollingUpdate with Recreate", (o) => (o.spec.strategy.type = "Recreate"), `${ru}`, "FieldValueForbidden"],
     ["RollingUpdate without rollingUpdate", (o) => delete o.spec.strategy.rollingUpdate, `${ru}`, "FieldValueRequired"],
-    ["maxSurge and maxUnavailable both 0", (o) => (o.spec.strategy.rollingUpdate = { maxSurge: 0, maxUnavailable: 0 }), `${ru}.maxUnavailable`, "FieldValueInvalid"],
-    ["maxSurge and maxUnavailable both 0%", (o) => (o.spec.strategy.rollingUpdate = { maxSurge: "0%", maxUnavailable: "0%" }), `${ru}.maxUnavailable`, "FieldValueInvalid"],
-    ["maxSurge 0 and maxUnavailable 0%", (o) => (o.spec.strategy.rollingUpdate = { maxSurge: 0, maxUnavailable: "0%" }), `${ru}.maxUnavailable`, "FieldValueInvalid"],
+    [
+      "maxSurge and maxUnavailable both 0",
+      (o) => (o.spec.strategy.rollingUpdate = { maxSurge: 0, maxUnavailable: 0 }),
+      `${ru}.maxUnavailable`,
+      "FieldValueInvalid",
+    ],
+    [
+      "maxSurge and maxUnavailable both 0%",
+      (o) => (o.spec.strategy.rollingUpdate = { maxSurge: "0%", maxUnavailable: "0%" }),
+      `${ru}.maxUnavailable`,
+      "FieldValueInvalid",
+    ],
+    [
+      "maxSurge 0 and maxUnavailable 0%",
+      (o) => (o.spec.strategy.rollingUpdate = { maxSurge: 0, maxUnavailable: "0%" }),
+      `${ru}.maxUnavailable`,
+      "FieldValueInvalid",
+    ],
     ["a malformed percent", (o) => (o.spec.strategy.rollingUpdate.maxSurge = "25"), `${ru}.maxSurge`, "FieldValueInvalid"],
     ["a negative int", (o) => (o.spec.strategy.rollingUpdate.maxUnavailable = -1), `${ru}.maxUnavailable`, "FieldValueInvalid"],
-    ["maxUnavailable above 100%", (o) => (o.spec.strategy.rollingUpdate.maxUnavailable = "150%"), `${ru}.maxUnavailable`, "FieldValueInvalid"],
+    [
+      "maxUnavailable above 100%",
+      (o) => (o.spec.strategy.rollingUpdate.maxUnavailable = "150%"),
+      `${ru}.maxUnavailable`,
+      "FieldValueInvalid",
+    ],
     ["negative revisionHistoryLimit", (o) => (o.spec.revisionHistoryLimit = -1), "spec.revisionHistoryLimit", "FieldValueInvalid"],
-    ["progressDeadlineSeconds not above minReadySeconds", (o) => Object.assign(o.spec, { minReadySeconds: 10, progressDeadlineSeconds: 10 }), "spec.progressDeadlineSeconds", "FieldValueInvalid"],
+    [
+      "progressDeadlineSeconds not above minReadySeconds",
+      (o) => Object.assign(o.spec, { minReadySeconds: 10, progressDeadlineSeconds: 10 }),
+      "spec.progressDeadlineSeconds",
+      "FieldValueInvalid",
+    ],
   ])("rejects %s", (_, change, field, type) => {
     expectError(check(change), field, type);
   });
@@ -637,9 +941,28 @@ describe("Service", () => {
     ["targetPort bad name", (o) => (o.spec.ports[0].targetPort = "Bad_Name"), "spec.ports[0].targetPort", "FieldValueInvalid"],
     ["type bogus", (o) => (o.spec.type = "Bogus"), "spec.type", "FieldValueNotSupported"],
     ["nodePort on ClusterIP", (o) => (o.spec.ports[0].nodePort = 30080), "spec.ports[0].nodePort", "FieldValueForbidden"],
-    ["nodePort below range", (o) => Object.assign(o.spec, { type: "NodePort" }) && (o.spec.ports[0].nodePort = 80), "spec.ports[0].nodePort", "FieldValueInvalid"],
-    ["nodePort above range", (o) => Object.assign(o.spec, { type: "NodePort" }) && (o.spec.ports[0].nodePort = 32768), "spec.ports[0].nodePort", "FieldValueInvalid"],
-    ["duplicate nodePort", (o) => Object.assign(o.spec, { type: "NodePort" }) && ((o.spec.ports[0].nodePort = 30080), (o.spec.ports[1].nodePort = 30080)), "spec.ports[1].nodePort", "FieldValueDuplicate"],
+    [
+      "nodePort below range",
+      (o) => Object.assign(o.spec, { type: "NodePort" }) && (o.spec.ports[0].nodePort = 80),
+      "spec.ports[0].nodePort",
+      "FieldValueInvalid",
+    ],
+    [
+      "nodePort above range",
+      (o) => Object.assign(o.spec, { type: "NodePort" }) && (o.spec.ports[0].nodePort = 32768),
+      "spec.ports[0].nodePort",
+      "FieldValueInvalid",
+    ],
+    [
+      "duplicate nodePort",
+      (o) => {
+        o.spec.type = "NodePort";
+        o.spec.ports[0].nodePort = 30080;
+        o.spec.ports[1].nodePort = 30080;
+      },
+      "spec.ports[1].nodePort",
+      "FieldValueDuplicate",
+    ],
     ["clusterIP not an IP", (o) => (o.spec.clusterIP = "10.0.0.300"), "spec.clusterIP", "FieldValueInvalid"],
     ["headless NodePort", (o) => Object.assign(o.spec, { type: "NodePort", clusterIP: "None" }), "spec.clusterIP", "FieldValueInvalid"],
     ["ExternalName without externalName", (o) => (o.spec = { type: "ExternalName" }), "spec.externalName", "FieldValueRequired"],
@@ -652,7 +975,14 @@ describe("Service", () => {
 
   it.each<[string, (o: Obj) => void]>([
     ["a single unnamed port", (o) => (o.spec.ports = [{ port: 80 }])],
-    ["the same port on TCP and UDP", (o) => (o.spec.ports = [{ name: "dns", port: 53, protocol: "UDP" }, { name: "dns-tcp", port: 53, protocol: "TCP" }])],
+    [
+      "the same port on TCP and UDP",
+      (o) =>
+        (o.spec.ports = [
+          { name: "dns", port: 53, protocol: "UDP" },
+          { name: "dns-tcp", port: 53, protocol: "TCP" },
+        ]),
+    ],
     ["a headless service without ports", (o) => Object.assign(o.spec, { clusterIP: "None", ports: [] })],
     ["an ExternalName service without ports", (o) => (o.spec = { type: "ExternalName", externalName: "db.example.com." })],
     ["a NodePort in range", (o) => Object.assign(o.spec, { type: "NodePort" }) && (o.spec.ports[0].nodePort = 30000)],
@@ -663,22 +993,46 @@ describe("Service", () => {
   });
 
   it("rejects a change of clusterIP on update", () => {
-    const errs = validateUpdate(i, edit(SERVICE, (o) => (o.spec.clusterIP = "10.96.0.11")), SERVICE);
+    const errs = validateUpdate(
+      i,
+      edit(SERVICE, (o) => (o.spec.clusterIP = "10.96.0.11")),
+      SERVICE,
+    );
     expectError(errs, "spec.clusterIP", "FieldValueInvalid");
   });
 
   it("rejects changing clusterIP to None on update", () => {
-    expectError(validateUpdate(i, edit(SERVICE, (o) => (o.spec.clusterIP = "None")), SERVICE), "spec.clusterIP", "FieldValueInvalid");
+    expectError(
+      validateUpdate(
+        i,
+        edit(SERVICE, (o) => (o.spec.clusterIP = "None")),
+        SERVICE,
+      ),
+      "spec.clusterIP",
+      "FieldValueInvalid",
+    );
   });
 
   it("allows an update that omits clusterIP or sets it for the first time", () => {
-    expect(validateUpdate(i, edit(SERVICE, (o) => delete o.spec.clusterIP), SERVICE)).toEqual([]);
+    expect(
+      validateUpdate(
+        i,
+        edit(SERVICE, (o) => delete o.spec.clusterIP),
+        SERVICE,
+      ),
+    ).toEqual([]);
     const unallocated = edit(SERVICE, (o) => delete o.spec.clusterIP);
     expect(validateUpdate(i, SERVICE, unallocated)).toEqual([]);
   });
 
   it("allows other spec changes on update", () => {
-    expect(validateUpdate(i, edit(SERVICE, (o) => (o.spec.ports[0].port = 8080)), SERVICE)).toEqual([]);
+    expect(
+      validateUpdate(
+        i,
+        edit(SERVICE, (o) => (o.spec.ports[0].port = 8080)),
+        SERVICE,
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -705,7 +1059,13 @@ describe("ConfigMap", () => {
     const old = edit(CONFIGMAP, (o) => (o.immutable = true));
 
     it("accepts an update that leaves data alone", () => {
-      expect(validateUpdate(i, edit(old, (o) => (o.metadata.labels = { a: "b" })), old)).toEqual([]);
+      expect(
+        validateUpdate(
+          i,
+          edit(old, (o) => (o.metadata.labels = { a: "b" })),
+          old,
+        ),
+      ).toEqual([]);
     });
 
     it.each<[string, (o: Obj) => void, string]>([
@@ -718,7 +1078,13 @@ describe("ConfigMap", () => {
   });
 
   it("allows data changes when not immutable", () => {
-    expect(validateUpdate(i, edit(CONFIGMAP, (o) => (o.data.KEY_1 = "changed")), CONFIGMAP)).toEqual([]);
+    expect(
+      validateUpdate(
+        i,
+        edit(CONFIGMAP, (o) => (o.data.KEY_1 = "changed")),
+        CONFIGMAP,
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -751,20 +1117,41 @@ describe("Secret", () => {
     ["a bad data key", (o) => (o.data["a/b"] = "YQ=="), "data[a/b]", "FieldValueInvalid"],
     ["a bad stringData key", (o) => (o.stringData = { "a b": "x" }), "stringData[a b]", "FieldValueInvalid"],
     ["a non-string stringData value", (o) => (o.stringData = { a: 1 }), "stringData[a]", "FieldValueInvalid"],
-    ["a tls secret without tls.key", (o) => Object.assign(o, { type: "kubernetes.io/tls", data: { "tls.crt": "YQ==" } }), "data[tls.key]", "FieldValueRequired"],
-    ["a dockerconfigjson secret without its key", (o) => (o.type = "kubernetes.io/dockerconfigjson"), "data[.dockerconfigjson]", "FieldValueRequired"],
-    ["a service account token without the annotation", (o) => (o.type = "kubernetes.io/service-account-token"), "metadata.annotations[kubernetes.io/service-account.name]", "FieldValueRequired"],
+    [
+      "a tls secret without tls.key",
+      (o) => Object.assign(o, { type: "kubernetes.io/tls", data: { "tls.crt": "YQ==" } }),
+      "data[tls.key]",
+      "FieldValueRequired",
+    ],
+    [
+      "a dockerconfigjson secret without its key",
+      (o) => (o.type = "kubernetes.io/dockerconfigjson"),
+      "data[.dockerconfigjson]",
+      "FieldValueRequired",
+    ],
+    [
+      "a service account token without the annotation",
+      (o) => (o.type = "kubernetes.io/service-account-token"),
+      "metadata.annotations[kubernetes.io/service-account.name]",
+      "FieldValueRequired",
+    ],
     ["more than 1MiB of data", (o) => (o.stringData = { big: "x".repeat(1024 * 1024 + 1) }), "data", "FieldValueTooLong"],
   ])("rejects %s", (_, change, field, type) => {
     expectError(check(change), field, type);
   });
 
   it("accepts a tls secret whose keys come from stringData", () => {
-    expect(check((o) => Object.assign(o, { type: "kubernetes.io/tls", data: {}, stringData: { "tls.crt": "c", "tls.key": "k" } }))).toEqual([]);
+    expect(check((o) => Object.assign(o, { type: "kubernetes.io/tls", data: {}, stringData: { "tls.crt": "c", "tls.key": "k" } }))).toEqual(
+      [],
+    );
   });
 
   it("rejects a change of type on update", () => {
-    const errs = validateUpdate(i, edit(SECRET, (o) => (o.type = "kubernetes.io/basic-auth")), SECRET);
+    const errs = validateUpdate(
+      i,
+      edit(SECRET, (o) => (o.type = "kubernetes.io/basic-auth")),
+      SECRET,
+    );
     expectError(errs, "type", "FieldValueInvalid");
   });
 
@@ -772,19 +1159,49 @@ describe("Secret", () => {
     const old = edit(SECRET, (o) => (o.immutable = true));
 
     it("rejects a data change", () => {
-      expectError(validateUpdate(i, edit(old, (o) => (o.data.password = "YQ==")), old), "data", "FieldValueForbidden");
+      expectError(
+        validateUpdate(
+          i,
+          edit(old, (o) => (o.data.password = "YQ==")),
+          old,
+        ),
+        "data",
+        "FieldValueForbidden",
+      );
     });
 
     it("rejects a change made through stringData", () => {
-      expectError(validateUpdate(i, edit(old, (o) => (o.stringData = { password: "other" })), old), "data", "FieldValueForbidden");
+      expectError(
+        validateUpdate(
+          i,
+          edit(old, (o) => (o.stringData = { password: "other" })),
+          old,
+        ),
+        "data",
+        "FieldValueForbidden",
+      );
     });
 
     it("accepts stringData that restates the same value", () => {
-      expect(validateUpdate(i, edit(old, (o) => (o.stringData = { password: "hunter2" })), old)).toEqual([]);
+      expect(
+        validateUpdate(
+          i,
+          edit(old, (o) => (o.stringData = { password: "hunter2" })),
+          old,
+        ),
+      ).toEqual([]);
     });
 
     it("rejects unsetting immutable", () => {
-      expectError(validateUpdate(i, edit(old, (o) => delete o.immutable), old), "immutable", "FieldValueForbidden");
+      expectError(
+        validateUpdate(
+          i,
+          edit(old, (o) => delete o.immutable),
+          old,
+        ),
+        "immutable",
+        "FieldValueForbidden",
+      );
     });
   });
 });
@@ -797,7 +1214,11 @@ describe("Namespace", () => {
   });
 
   it("rejects a finalizer that is neither standard nor qualified", () => {
-    expectError(validateCreate(i, { metadata: { name: "a" }, spec: { finalizers: ["custom"] } }), "spec.finalizers[0]", "FieldValueInvalid");
+    expectError(
+      validateCreate(i, { metadata: { name: "a" }, spec: { finalizers: ["custom"] } }),
+      "spec.finalizers[0]",
+      "FieldValueInvalid",
+    );
   });
 
   it("accepts a domain-qualified finalizer", () => {
@@ -825,12 +1246,26 @@ describe("Node", () => {
   });
 
   it("rejects duplicate taints by key and effect", () => {
-    const errs = validateCreate(i, node([{ key: "k", effect: "NoSchedule" }, { key: "k", value: "v", effect: "NoSchedule" }]));
+    const errs = validateCreate(
+      i,
+      node([
+        { key: "k", effect: "NoSchedule" },
+        { key: "k", value: "v", effect: "NoSchedule" },
+      ]),
+    );
     expectError(errs, "spec.taints[1]", "FieldValueDuplicate");
   });
 
   it("accepts the same key with different effects", () => {
-    expect(validateCreate(i, node([{ key: "node.kubernetes.io/not-ready", effect: "NoSchedule" }, { key: "node.kubernetes.io/not-ready", effect: "NoExecute" }]))).toEqual([]);
+    expect(
+      validateCreate(
+        i,
+        node([
+          { key: "node.kubernetes.io/not-ready", effect: "NoSchedule" },
+          { key: "node.kubernetes.io/not-ready", effect: "NoExecute" },
+        ]),
+      ),
+    ).toEqual([]);
   });
 
   it("lists the taint effects kube-apiserver lists", () => {
@@ -873,7 +1308,11 @@ describe("Event", () => {
   });
 
   it("rejects an involvedObject in another namespace", () => {
-    expectError(validateCreate(i, { metadata: meta, involvedObject: { kind: "Pod", name: "p", namespace: "other" } }), "involvedObject.namespace", "FieldValueInvalid");
+    expectError(
+      validateCreate(i, { metadata: meta, involvedObject: { kind: "Pod", name: "p", namespace: "other" } }),
+      "involvedObject.namespace",
+      "FieldValueInvalid",
+    );
   });
 });
 
@@ -886,14 +1325,39 @@ describe("Endpoints", () => {
   });
 
   it.each<[string, unknown[], string, string]>([
-    ["an address without ip", [{ addresses: [{ hostname: "x" }], ports: [{ port: 80 }] }], "subsets[0].addresses[0].ip", "FieldValueRequired"],
-    ["an address that is not an IP", [{ addresses: [{ ip: "web" }], ports: [{ port: 80 }] }], "subsets[0].addresses[0].ip", "FieldValueInvalid"],
-    ["a not-ready address without ip", [{ notReadyAddresses: [{}], ports: [{ port: 80 }] }], "subsets[0].notReadyAddresses[0].ip", "FieldValueRequired"],
+    [
+      "an address without ip",
+      [{ addresses: [{ hostname: "x" }], ports: [{ port: 80 }] }],
+      "subsets[0].addresses[0].ip",
+      "FieldValueRequired",
+    ],
+    [
+      "an address that is not an IP",
+      [{ addresses: [{ ip: "web" }], ports: [{ port: 80 }] }],
+      "subsets[0].addresses[0].ip",
+      "FieldValueInvalid",
+    ],
+    [
+      "a not-ready address without ip",
+      [{ notReadyAddresses: [{}], ports: [{ port: 80 }] }],
+      "subsets[0].notReadyAddresses[0].ip",
+      "FieldValueRequired",
+    ],
     ["port 0", [{ addresses: [{ ip: "10.0.0.1" }], ports: [{ port: 0 }] }], "subsets[0].ports[0].port", "FieldValueInvalid"],
     ["port 65536", [{ addresses: [{ ip: "10.0.0.1" }], ports: [{ port: 65536 }] }], "subsets[0].ports[0].port", "FieldValueInvalid"],
-    ["a bad protocol", [{ addresses: [{ ip: "10.0.0.1" }], ports: [{ port: 80, protocol: "TPC" }] }], "subsets[0].ports[0].protocol", "FieldValueNotSupported"],
+    [
+      "a bad protocol",
+      [{ addresses: [{ ip: "10.0.0.1" }], ports: [{ port: 80, protocol: "TPC" }] }],
+      "subsets[0].ports[0].protocol",
+      "FieldValueNotSupported",
+    ],
     ["a subset with no addresses", [{ ports: [{ port: 80 }] }], "subsets[0]", "FieldValueRequired"],
-    ["unnamed ports among several", [{ addresses: [{ ip: "10.0.0.1" }], ports: [{ port: 80 }, { port: 81 }] }], "subsets[0].ports[0].name", "FieldValueRequired"],
+    [
+      "unnamed ports among several",
+      [{ addresses: [{ ip: "10.0.0.1" }], ports: [{ port: 80 }, { port: 81 }] }],
+      "subsets[0].ports[0].name",
+      "FieldValueRequired",
+    ],
   ])("rejects %s", (_, subsets, field, type) => {
     expectError(validateCreate(i, ep(subsets)), field, type);
   });

@@ -1,8 +1,8 @@
 // Every error is a Kubernetes Status with the right code and reason, and no client
 // input causes a 500 or a partial write.
 
-import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
 import { RemoteStore } from "../../durable-objects/store/remote.ts";
 import { api, freshNamespace, newConfigMap, newDeployment, newPod } from "./helpers.ts";
 
@@ -16,7 +16,11 @@ describe("error responses", () => {
   it("401 without a token, with a wrong token, or with a malformed header", async () => {
     expectStatus(await api("GET", "/api/v1/namespaces", undefined, { token: null }), 401, "Unauthorized");
     expectStatus(await api("GET", "/api/v1/namespaces", undefined, { token: "wrong" }), 401, "Unauthorized");
-    expectStatus(await api("GET", "/api/v1/namespaces", undefined, { token: null, headers: { authorization: "Basic abc" } }), 401, "Unauthorized");
+    expectStatus(
+      await api("GET", "/api/v1/namespaces", undefined, { token: null, headers: { authorization: "Basic abc" } }),
+      401,
+      "Unauthorized",
+    );
     expect((await api("GET", "/healthz", undefined, { token: null })).status).toBe(200);
   });
 
@@ -26,8 +30,16 @@ describe("error responses", () => {
     expectStatus(await api("POST", `/api/v1/namespaces/${ns}/configmaps`, [1, 2]), 400, "BadRequest");
     expectStatus(await api("POST", `/api/v1/namespaces/${ns}/configmaps`, "a string"), 400, "BadRequest");
     expectStatus(await api("POST", `/api/v1/namespaces/${ns}/configmaps`, { kind: "Pod", metadata: { name: "x" } }), 400, "BadRequest");
-    expectStatus(await api("POST", `/api/v1/namespaces/${ns}/configmaps`, { apiVersion: "apps/v1", metadata: { name: "x" } }), 400, "BadRequest");
-    expectStatus(await api("POST", `/api/v1/namespaces/${ns}/configmaps`, { metadata: { name: "x", namespace: "other" } }), 400, "BadRequest");
+    expectStatus(
+      await api("POST", `/api/v1/namespaces/${ns}/configmaps`, { apiVersion: "apps/v1", metadata: { name: "x" } }),
+      400,
+      "BadRequest",
+    );
+    expectStatus(
+      await api("POST", `/api/v1/namespaces/${ns}/configmaps`, { metadata: { name: "x", namespace: "other" } }),
+      400,
+      "BadRequest",
+    );
     expectStatus(await api("POST", `/api/v1/namespaces/${ns}/configmaps`, { metadata: "x" }), 400, "BadRequest");
     expectStatus(await api("GET", `/api/v1/namespaces/${ns}/configmaps?labelSelector=${encodeURIComponent("a in (")}`), 400, "BadRequest");
     expectStatus(await api("GET", `/api/v1/namespaces/${ns}/pods?fieldSelector=spec.bogus%3D1`), 400, "BadRequest");
@@ -37,7 +49,11 @@ describe("error responses", () => {
     expectStatus(await api("GET", `/api/v1/namespaces/${ns}/configmaps?watch=true&timeoutSeconds=x`), 400, "BadRequest");
     expectStatus(await api("POST", `/api/v1/namespaces/${ns}/configmaps?dryRun=Some`, newConfigMap("d")), 400, "BadRequest");
     await api("POST", `/api/v1/namespaces/${ns}/configmaps`, newConfigMap("x"));
-    expectStatus(await api("PATCH", `/api/v1/namespaces/${ns}/configmaps/x`, { op: "add" }, { contentType: "application/json-patch+json" }), 400, "BadRequest");
+    expectStatus(
+      await api("PATCH", `/api/v1/namespaces/${ns}/configmaps/x`, { op: "add" }, { contentType: "application/json-patch+json" }),
+      400,
+      "BadRequest",
+    );
     expectStatus(await api("PUT", `/api/v1/namespaces/${ns}/configmaps/x`, newConfigMap("y")), 400, "BadRequest");
   });
 
@@ -80,8 +96,16 @@ describe("error responses", () => {
   it("415 for unsupported content types", async () => {
     const ns = await freshNamespace();
     await api("POST", `/api/v1/namespaces/${ns}/configmaps`, newConfigMap("x"));
-    expectStatus(await api("PATCH", `/api/v1/namespaces/${ns}/configmaps/x`, { data: {} }, { contentType: "application/json" }), 415, "UnsupportedMediaType");
-    expectStatus(await api("POST", `/api/v1/namespaces/${ns}/configmaps`, undefined, { raw: "x", contentType: "text/plain" }), 415, "UnsupportedMediaType");
+    expectStatus(
+      await api("PATCH", `/api/v1/namespaces/${ns}/configmaps/x`, { data: {} }, { contentType: "application/json" }),
+      415,
+      "UnsupportedMediaType",
+    );
+    expectStatus(
+      await api("POST", `/api/v1/namespaces/${ns}/configmaps`, undefined, { raw: "x", contentType: "text/plain" }),
+      415,
+      "UnsupportedMediaType",
+    );
   });
 
   it("422 Invalid with field causes for bad names, labels and required fields", async () => {
@@ -130,7 +154,10 @@ describe("error responses", () => {
     await RemoteStore.forCluster(env.STORE, "default").compact({ minAgeMs: 0, minRevisions: 1 });
     const r = await api("GET", `/api/v1/namespaces/${ns}/configmaps?limit=1&continue=${p1.body.metadata.continue}`);
     expectStatus(r, 410, "Expired");
-    const exact = await api("GET", `/api/v1/namespaces/${ns}/configmaps?resourceVersion=${p1.body.metadata.resourceVersion}&resourceVersionMatch=Exact`);
+    const exact = await api(
+      "GET",
+      `/api/v1/namespaces/${ns}/configmaps?resourceVersion=${p1.body.metadata.resourceVersion}&resourceVersionMatch=Exact`,
+    );
     expectStatus(exact, 410, "Expired");
   });
 });
@@ -157,7 +184,10 @@ describe("hostile input", () => {
     { metadata: { name: "x" }, spec: { containers: [null, 1, "a"] } },
     { metadata: { name: "x" }, spec: { containers: [{ name: "a", image: "i", ports: "p", env: {}, resources: { limits: { cpu: {} } } }] } },
     { metadata: { name: "x" }, spec: { selector: "s", template: 5, replicas: "3", strategy: { type: 1 } } },
-    { metadata: { name: "x" }, spec: { selector: { matchExpressions: [{ key: 1, operator: "Bad" }] }, template: { metadata: { labels: [] } } } },
+    {
+      metadata: { name: "x" },
+      spec: { selector: { matchExpressions: [{ key: 1, operator: "Bad" }] }, template: { metadata: { labels: [] } } },
+    },
     { metadata: { name: "x" }, spec: { ports: [{ port: "80" }, null], type: {} } },
     { metadata: { name: "x" }, data: [], binaryData: 3, stringData: 5 },
     { metadata: { name: "x" }, data: { "bad key": {} } },

@@ -55,7 +55,10 @@ describe("create and get", () => {
   });
 
   it("serves cluster-scoped nodes and namespaced leases in their groups", async () => {
-    const node = await api("POST", "/api/v1/nodes", { metadata: { name: "n1", labels: { zone: "a" } }, status: { capacity: { cpu: "2" } } });
+    const node = await api("POST", "/api/v1/nodes", {
+      metadata: { name: "n1", labels: { zone: "a" } },
+      status: { capacity: { cpu: "2" } },
+    });
     expect(node.status).toBe(201);
     expect(node.body.metadata.namespace).toBeUndefined();
     expect(node.body.status.capacity.cpu).toBe("2"); // nodes register with status
@@ -84,13 +87,16 @@ describe("create and get", () => {
 describe("list", () => {
   it("filters by label selector with every operator", async () => {
     const ns = await freshNamespace();
-    const mk = (n: string, labels: Record<string, string>) => api("POST", `/api/v1/namespaces/${ns}/configmaps`, newConfigMap(n, {}, labels));
+    const mk = (n: string, labels: Record<string, string>) =>
+      api("POST", `/api/v1/namespaces/${ns}/configmaps`, newConfigMap(n, {}, labels));
     await mk("a", { app: "web", tier: "fe" });
     await mk("b", { app: "web", tier: "be" });
     await mk("c", { app: "db" });
     await mk("d", {});
     const names = async (sel: string) =>
-      (await api("GET", `/api/v1/namespaces/${ns}/configmaps?labelSelector=${encodeURIComponent(sel)}`)).body.items.map((i: any) => i.metadata.name);
+      (await api("GET", `/api/v1/namespaces/${ns}/configmaps?labelSelector=${encodeURIComponent(sel)}`)).body.items.map(
+        (i: any) => i.metadata.name,
+      );
     expect(await names("app=web")).toEqual(["a", "b"]);
     expect(await names("app==web,tier=fe")).toEqual(["a"]);
     expect(await names("app!=web")).toEqual(["c", "d"]);
@@ -126,7 +132,9 @@ describe("list", () => {
     });
     await api("POST", `/api/v1/namespaces/${ns}/events`, ev("e1", "web"));
     await api("POST", `/api/v1/namespaces/${ns}/events`, ev("e2", "db"));
-    const sel = encodeURIComponent(`involvedObject.name=web,involvedObject.namespace=${ns},involvedObject.kind=Pod,involvedObject.uid=uid-web`);
+    const sel = encodeURIComponent(
+      `involvedObject.name=web,involvedObject.namespace=${ns},involvedObject.kind=Pod,involvedObject.uid=uid-web`,
+    );
     const r = await api("GET", `/api/v1/namespaces/${ns}/events?fieldSelector=${sel}`);
     expect(r.status).toBe(200);
     expect(r.body.items.map((i: any) => i.metadata.name)).toEqual(["e1"]);
@@ -152,10 +160,14 @@ describe("list", () => {
 
   it("fills pages when a selector filters items out", async () => {
     const ns = await freshNamespace();
-    for (let i = 0; i < 6; i++) await api("POST", `/api/v1/namespaces/${ns}/configmaps`, newConfigMap(`c${i}`, {}, { even: String(i % 2 === 0) }));
+    for (let i = 0; i < 6; i++)
+      await api("POST", `/api/v1/namespaces/${ns}/configmaps`, newConfigMap(`c${i}`, {}, { even: String(i % 2 === 0) }));
     const p1 = await api("GET", `/api/v1/namespaces/${ns}/configmaps?limit=2&labelSelector=even%3Dtrue`);
     expect(p1.body.items.map((i: any) => i.metadata.name)).toEqual(["c0", "c2"]);
-    const p2 = await api("GET", `/api/v1/namespaces/${ns}/configmaps?limit=2&labelSelector=even%3Dtrue&continue=${p1.body.metadata.continue}`);
+    const p2 = await api(
+      "GET",
+      `/api/v1/namespaces/${ns}/configmaps?limit=2&labelSelector=even%3Dtrue&continue=${p1.body.metadata.continue}`,
+    );
     expect(p2.body.items.map((i: any) => i.metadata.name)).toEqual(["c4"]);
   });
 
@@ -238,7 +250,12 @@ describe("patch", () => {
   it("applies a JSON merge patch", async () => {
     const ns = await freshNamespace();
     await api("POST", `/api/v1/namespaces/${ns}/configmaps`, newConfigMap("x", { a: "1", b: "2" }));
-    const r = await api("PATCH", `/api/v1/namespaces/${ns}/configmaps/x`, { data: { a: null, c: "3" } }, { contentType: "application/merge-patch+json" });
+    const r = await api(
+      "PATCH",
+      `/api/v1/namespaces/${ns}/configmaps/x`,
+      { data: { a: null, c: "3" } },
+      { contentType: "application/merge-patch+json" },
+    );
     expect(r.status).toBe(200);
     expect(r.body.data).toEqual({ b: "2", c: "3" });
   });
@@ -277,14 +294,22 @@ describe("patch", () => {
     const cs = r.body.spec.template.spec.containers;
     expect(cs.map((c: any) => c.name)).toEqual(["web", "side"]);
     expect(cs[0].image).toBe("nginx:1.28");
-    expect(cs[0].env).toEqual([{ name: "B", value: "2" }, { name: "A", value: "1" }]);
+    expect(cs[0].env).toEqual([
+      { name: "B", value: "2" },
+      { name: "A", value: "1" },
+    ]);
     expect(r.body.metadata.generation).toBe(2);
   });
 
   it("patches status through /status only", async () => {
     const ns = await freshNamespace();
     await api("POST", `/api/v1/namespaces/${ns}/pods`, newPod("p"));
-    const r = await api("PATCH", `/api/v1/namespaces/${ns}/pods/p/status`, { status: { phase: "Running" }, spec: { restartPolicy: "Never" } }, { contentType: "application/merge-patch+json" });
+    const r = await api(
+      "PATCH",
+      `/api/v1/namespaces/${ns}/pods/p/status`,
+      { status: { phase: "Running" }, spec: { restartPolicy: "Never" } },
+      { contentType: "application/merge-patch+json" },
+    );
     expect(r.status).toBe(200);
     expect(r.body.status.phase).toBe("Running");
     expect(r.body.spec.restartPolicy).toBe("Always");
@@ -293,7 +318,12 @@ describe("patch", () => {
   it("treats a patch's resourceVersion as a precondition", async () => {
     const ns = await freshNamespace();
     await api("POST", `/api/v1/namespaces/${ns}/configmaps`, newConfigMap("x"));
-    const r = await api("PATCH", `/api/v1/namespaces/${ns}/configmaps/x`, { metadata: { resourceVersion: "1" }, data: { z: "1" } }, { contentType: "application/merge-patch+json" });
+    const r = await api(
+      "PATCH",
+      `/api/v1/namespaces/${ns}/configmaps/x`,
+      { metadata: { resourceVersion: "1" }, data: { z: "1" } },
+      { contentType: "application/merge-patch+json" },
+    );
     expect(r.status).toBe(409);
     expect(r.body.reason).toBe("Conflict");
   });
@@ -319,9 +349,16 @@ describe("delete", () => {
     expect(d.body.metadata.deletionTimestamp).toBeTruthy();
     const still = await api("GET", `/api/v1/namespaces/${ns}/configmaps/f`);
     expect(still.status).toBe(200);
-    const one = await api("PATCH", `/api/v1/namespaces/${ns}/configmaps/f`, [{ op: "remove", path: "/metadata/finalizers/0" }], { contentType: "application/json-patch+json" });
+    const one = await api("PATCH", `/api/v1/namespaces/${ns}/configmaps/f`, [{ op: "remove", path: "/metadata/finalizers/0" }], {
+      contentType: "application/json-patch+json",
+    });
     expect(one.body.metadata.finalizers).toEqual(["example.com/b"]);
-    const last = await api("PATCH", `/api/v1/namespaces/${ns}/configmaps/f`, { metadata: { finalizers: null } }, { contentType: "application/merge-patch+json" });
+    const last = await api(
+      "PATCH",
+      `/api/v1/namespaces/${ns}/configmaps/f`,
+      { metadata: { finalizers: null } },
+      { contentType: "application/merge-patch+json" },
+    );
     expect(last.status).toBe(200);
     expect((await api("GET", `/api/v1/namespaces/${ns}/configmaps/f`)).status).toBe(404);
   });
@@ -374,7 +411,12 @@ describe("delete", () => {
     expect(c.status).toBe(201);
     expect((await api("GET", `/api/v1/namespaces/${ns}/configmaps/dry`)).status).toBe(404);
     await api("POST", `/api/v1/namespaces/${ns}/configmaps`, newConfigMap("real", { a: "1" }));
-    const p = await api("PATCH", `/api/v1/namespaces/${ns}/configmaps/real?dryRun=All`, { data: { a: "2" } }, { contentType: "application/merge-patch+json" });
+    const p = await api(
+      "PATCH",
+      `/api/v1/namespaces/${ns}/configmaps/real?dryRun=All`,
+      { data: { a: "2" } },
+      { contentType: "application/merge-patch+json" },
+    );
     expect(p.body.data.a).toBe("2");
     const d = await api("DELETE", `/api/v1/namespaces/${ns}/configmaps/real?dryRun=All`);
     expect(d.status).toBe(200);
@@ -387,12 +429,20 @@ describe("subresources", () => {
   it("binds a pod to a node once", async () => {
     const ns = await freshNamespace();
     await api("POST", `/api/v1/namespaces/${ns}/pods`, newPod("p"));
-    const b = await api("POST", `/api/v1/namespaces/${ns}/pods/p/binding`, { apiVersion: "v1", kind: "Binding", metadata: { name: "p" }, target: { kind: "Node", name: "n1" } });
+    const b = await api("POST", `/api/v1/namespaces/${ns}/pods/p/binding`, {
+      apiVersion: "v1",
+      kind: "Binding",
+      metadata: { name: "p" },
+      target: { kind: "Node", name: "n1" },
+    });
     expect(b.status).toBe(201);
     const pod = (await api("GET", `/api/v1/namespaces/${ns}/pods/p`)).body;
     expect(pod.spec.nodeName).toBe("n1");
     expect(pod.status.conditions).toEqual([expect.objectContaining({ type: "PodScheduled", status: "True" })]);
-    const again = await api("POST", `/api/v1/namespaces/${ns}/pods/p/binding`, { metadata: { name: "p" }, target: { kind: "Node", name: "n2" } });
+    const again = await api("POST", `/api/v1/namespaces/${ns}/pods/p/binding`, {
+      metadata: { name: "p" },
+      target: { kind: "Node", name: "n2" },
+    });
     expect(again.status).toBe(409);
     expect(again.body.message).toContain("already assigned");
   });
@@ -404,7 +454,12 @@ describe("subresources", () => {
     expect(s.body).toMatchObject({ kind: "Scale", apiVersion: "autoscaling/v1", spec: { replicas: 2 }, status: { selector: "app=web" } });
     const put = await api("PUT", `/apis/apps/v1/namespaces/${ns}/deployments/web/scale`, { ...s.body, spec: { replicas: 5 } });
     expect(put.body.spec.replicas).toBe(5);
-    const patch = await api("PATCH", `/apis/apps/v1/namespaces/${ns}/deployments/web/scale`, { spec: { replicas: 1 } }, { contentType: "application/merge-patch+json" });
+    const patch = await api(
+      "PATCH",
+      `/apis/apps/v1/namespaces/${ns}/deployments/web/scale`,
+      { spec: { replicas: 1 } },
+      { contentType: "application/merge-patch+json" },
+    );
     expect(patch.body.spec.replicas).toBe(1);
     const d = (await api("GET", `/apis/apps/v1/namespaces/${ns}/deployments/web`)).body;
     expect(d.spec.replicas).toBe(1);
@@ -423,10 +478,24 @@ describe("discovery", () => {
     const core = await api("GET", "/api/v1");
     const pods = core.body.resources.find((r: any) => r.name === "pods");
     expect(pods).toMatchObject({ kind: "Pod", namespaced: true, shortNames: ["po"] });
-    expect(core.body.resources.map((r: any) => r.name)).toEqual(expect.arrayContaining(["pods/status", "pods/binding", "nodes", "services", "endpoints", "configmaps", "secrets", "events", "serviceaccounts"]));
+    expect(core.body.resources.map((r: any) => r.name)).toEqual(
+      expect.arrayContaining([
+        "pods/status",
+        "pods/binding",
+        "nodes",
+        "services",
+        "endpoints",
+        "configmaps",
+        "secrets",
+        "events",
+        "serviceaccounts",
+      ]),
+    );
     const groups = (await api("GET", "/apis")).body.groups.map((g: any) => g.name);
     expect(groups).toEqual(expect.arrayContaining(["apps", "coordination.k8s.io"]));
     const apps = await api("GET", "/apis/apps/v1");
-    expect(apps.body.resources.map((r: any) => r.name)).toEqual(expect.arrayContaining(["deployments", "deployments/scale", "replicasets"]));
+    expect(apps.body.resources.map((r: any) => r.name)).toEqual(
+      expect.arrayContaining(["deployments", "deployments/scale", "replicasets"]),
+    );
   });
 });

@@ -2,8 +2,8 @@
 // timeoutSeconds and 410 after compaction. The test config sets WATCH_PROGRESS_MS=100
 // and WATCH_BOOKMARK_SECONDS=0 so that bookmarks arrive quickly.
 
-import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
 import { RemoteStore } from "../../durable-objects/store/remote.ts";
 import { api, freshNamespace, newConfigMap, readEvents, watch } from "./helpers.ts";
 
@@ -57,13 +57,22 @@ describe("watch", () => {
   it("sends BOOKMARK events when allowed, and marks the end of initial events", async () => {
     const ns = await freshNamespace();
     await api("POST", `/api/v1/namespaces/${ns}/configmaps`, newConfigMap("x"));
-    const res = await watch(`/api/v1/namespaces/${ns}/configmaps?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan`);
+    const res = await watch(
+      `/api/v1/namespaces/${ns}/configmaps?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan`,
+    );
     const evs = await readEvents(res, 3);
     expect(evs[0]).toMatchObject({ type: "ADDED", object: { metadata: { name: "x" } } });
-    expect(evs[1]).toMatchObject({ type: "BOOKMARK", object: { kind: "ConfigMap", metadata: { annotations: { "k8s.io/initial-events-end": "true" } } } });
+    expect(evs[1]).toMatchObject({
+      type: "BOOKMARK",
+      object: { kind: "ConfigMap", metadata: { annotations: { "k8s.io/initial-events-end": "true" } } },
+    });
     expect(evs[2].type).toBe("BOOKMARK"); // a periodic one
     expect(Number(evs[2].object.metadata.resourceVersion)).toBeGreaterThanOrEqual(Number(evs[1].object.metadata.resourceVersion));
-    const none = await readEvents(await watch(`/api/v1/namespaces/${ns}/configmaps?watch=true&resourceVersion=${evs[1].object.metadata.resourceVersion}`), 1, 600);
+    const none = await readEvents(
+      await watch(`/api/v1/namespaces/${ns}/configmaps?watch=true&resourceVersion=${evs[1].object.metadata.resourceVersion}`),
+      1,
+      600,
+    );
     expect(none).toEqual([]); // no bookmarks unless asked for
   });
 
@@ -91,7 +100,10 @@ describe("watch", () => {
   it("watches one object by field selector and on the legacy /watch/ path", async () => {
     const ns = await freshNamespace();
     const rv = (await api("GET", `/api/v1/namespaces/${ns}/configmaps`)).body.metadata.resourceVersion;
-    const one = readEvents(await watch(`/api/v1/namespaces/${ns}/configmaps?watch=true&resourceVersion=${rv}&fieldSelector=metadata.name%3Dme`), 1);
+    const one = readEvents(
+      await watch(`/api/v1/namespaces/${ns}/configmaps?watch=true&resourceVersion=${rv}&fieldSelector=metadata.name%3Dme`),
+      1,
+    );
     const legacy = readEvents(await watch(`/api/v1/watch/namespaces/${ns}/configmaps?resourceVersion=${rv}`), 2);
     await api("POST", `/api/v1/namespaces/${ns}/configmaps`, newConfigMap("me-not"));
     await api("POST", `/api/v1/namespaces/${ns}/configmaps`, newConfigMap("me"));

@@ -2,15 +2,27 @@
 // Status (one place), authentication. Routes: discovery, then one generic resource
 // handler that parses the path and dispatches on verb and subresource.
 
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import { parse as parseYAML } from "yaml";
-import { ApiError, badRequest, internal, methodNotAllowed, notFound, tooLarge, unauthorized, unsupportedMediaType } from "../shared/errors.ts";
-import { lookupResource, type ResourceInfo } from "../shared/resources.ts";
-import { patchTypeOf } from "../shared/patch.ts";
 import { RemoteStore } from "../../durable-objects/store/remote.ts";
-import { intVar, type Env } from "../env.ts";
+import { type Env, intVar } from "../env.ts";
+import {
+  ApiError,
+  badRequest,
+  internal,
+  methodNotAllowed,
+  notFound,
+  tooLarge,
+  unauthorized,
+  unsupportedMediaType,
+} from "../shared/errors.ts";
+import { patchTypeOf } from "../shared/patch.ts";
+import { lookupResource, type ResourceInfo } from "../shared/resources.ts";
+import { checkBearer } from "./auth.ts";
+import { ensureBootstrap } from "./bootstrap.ts";
 import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from "./discovery.ts";
 import {
+  type Ctx,
   create,
   getJSON,
   listJSON,
@@ -18,14 +30,11 @@ import {
   patch,
   remove,
   removeCollection,
-  update,
-  type Ctx,
   type Target,
+  update,
 } from "./registry.ts";
 import { bind, getScale, updateScale } from "./subresources.ts";
 import { watchResponse } from "./watch.ts";
-import { ensureBootstrap } from "./bootstrap.ts";
-import { checkBearer } from "./auth.ts";
 
 /** Largest request body accepted (etcd's default value limit is 1.5 MiB). */
 export const MAX_BODY_BYTES = 1.5 * 1024 * 1024;

@@ -4,7 +4,7 @@
 
 import { ApiError } from "../shared/errors.ts";
 import { lookupResource } from "../shared/resources.ts";
-import { create, type Ctx } from "./registry.ts";
+import { type Ctx, create } from "./registry.ts";
 
 export const SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
 

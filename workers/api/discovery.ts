@@ -1,7 +1,7 @@
 // Discovery documents (/version, /api, /apis, /api/v1, /apis/<group>/<version>), built
 // from the resource table so they always describe exactly what is served.
 
-import { RESOURCES, groupVersions, type ResourceInfo } from "../shared/resources.ts";
+import { groupVersions, RESOURCES, type ResourceInfo } from "../shared/resources.ts";
 
 export const SERVER_VERSION = {
   major: "1",
@@ -29,10 +29,27 @@ function resourceEntries(info: ResourceInfo): object[] {
     storageVersionHash: "",
   };
   const subs = info.subresources.map((sub) => {
-    if (sub === "scale") return { name: `${info.resource}/scale`, singularName: "", namespaced: info.namespaced, group: "autoscaling", version: "v1", kind: "Scale", verbs: ["get", "patch", "update"] };
-    if (sub === "binding") return { name: `${info.resource}/binding`, singularName: "", namespaced: info.namespaced, kind: "Binding", verbs: ["create"] };
-    if (sub === "finalize") return { name: `${info.resource}/finalize`, singularName: "", namespaced: info.namespaced, kind: info.kind, verbs: ["update"] };
-    return { name: `${info.resource}/${sub}`, singularName: "", namespaced: info.namespaced, kind: info.kind, verbs: ["get", "patch", "update"] };
+    if (sub === "scale")
+      return {
+        name: `${info.resource}/scale`,
+        singularName: "",
+        namespaced: info.namespaced,
+        group: "autoscaling",
+        version: "v1",
+        kind: "Scale",
+        verbs: ["get", "patch", "update"],
+      };
+    if (sub === "binding")
+      return { name: `${info.resource}/binding`, singularName: "", namespaced: info.namespaced, kind: "Binding", verbs: ["create"] };
+    if (sub === "finalize")
+      return { name: `${info.resource}/finalize`, singularName: "", namespaced: info.namespaced, kind: info.kind, verbs: ["update"] };
+    return {
+      name: `${info.resource}/${sub}`,
+      singularName: "",
+      namespaced: info.namespaced,
+      kind: info.kind,
+      verbs: ["get", "patch", "update"],
+    };
   });
   return [main, ...subs];
 }

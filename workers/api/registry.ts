@@ -3,31 +3,22 @@
 // semantics. Routes (routes.ts) parse HTTP; this file knows objects; the Store knows
 // keys and revisions. Every write is a compare-and-swap on the revision it read.
 
-import type { Store, KV } from "../../durable-objects/store/types.ts";
-import {
-  ApiError,
-  STALE_OBJECT,
-  alreadyExists,
-  badRequest,
-  conflict,
-  expired,
-  notFound,
-  type ResourceRef,
-} from "../shared/errors.ts";
-import { apiVersionOf, keyPrefix, lookupResource, objectKey, type ResourceInfo } from "../shared/resources.ts";
+import type { KV, Store } from "../../durable-objects/store/types.ts";
+import { ApiError, alreadyExists, badRequest, conflict, expired, notFound, type ResourceRef, STALE_OBJECT } from "../shared/errors.ts";
 import { applyPatch, type PatchType } from "../shared/patch.ts";
+import { apiVersionOf, keyPrefix, lookupResource, objectKey, type ResourceInfo } from "../shared/resources.ts";
 import {
   checkFieldSelector,
   exactField,
+  type FieldSelector,
+  type LabelSelector,
   matchFields,
   matchLabels,
   parseFieldSelector,
   parseLabelSelector,
-  type FieldSelector,
-  type LabelSelector,
 } from "../shared/selectors.ts";
-import { decodeKV, encodeObject, parseResourceVersion, stampJSON, type Obj } from "./codec.ts";
-import { checkKind, deepEqual, prepareCreate, prepareUpdate, rfc3339, allowCreateOnUpdate } from "./strategy.ts";
+import { decodeKV, encodeObject, type Obj, parseResourceVersion, stampJSON } from "./codec.ts";
+import { allowCreateOnUpdate, checkKind, deepEqual, prepareCreate, prepareUpdate, rfc3339 } from "./strategy.ts";
 
 export interface Target {
   info: ResourceInfo;
@@ -109,7 +100,10 @@ interface ContinueToken {
 }
 
 function encodeContinue(c: ContinueToken): string {
-  return btoa(JSON.stringify({ v: "kf1", rv: c.rv, start: c.start })).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return btoa(JSON.stringify({ v: "kf1", rv: c.rv, start: c.start }))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 }
 
 function decodeContinue(s: string, prefix: string): ContinueToken {
@@ -202,7 +196,9 @@ export async function listJSON(ctx: Ctx, t: Target, query: URLSearchParams): Pro
     }
   } catch (e) {
     if (e instanceof ApiError && e.code === 410 && cont) {
-      throw expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.");
+      throw expired(
+        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+      );
     }
     throw e;
   }
@@ -240,10 +236,15 @@ async function checkNamespace(ctx: Ctx, t: Target): Promise<void> {
   if (!kv) throw notFound({ group: "", resource: "namespaces", name: t.namespace });
   const ns = JSON.parse(kv.value);
   if (ns.metadata?.deletionTimestamp || ns.status?.phase === "Terminating") {
-    throw new ApiError(403, "Forbidden", `${t.info.resource} "${t.name ?? ""}" is forbidden: unable to create new content in namespace ${t.namespace} because it is being terminated`, {
-      name: t.name,
-      kind: t.info.resource,
-    });
+    throw new ApiError(
+      403,
+      "Forbidden",
+      `${t.info.resource} "${t.name ?? ""}" is forbidden: unable to create new content in namespace ${t.namespace} because it is being terminated`,
+      {
+        name: t.name,
+        kind: t.info.resource,
+      },
+    );
   }
 }
 
@@ -325,7 +326,8 @@ export async function guaranteedUpdate(
       next.metadata.resourceVersion = String(res.modRevision);
       return next;
     } catch (e) {
-      if (e instanceof ApiError && (e.reason === "Conflict" || e.reason === "NotFound") && opts.pinnedRV === undefined && attempt < 16) continue;
+      if (e instanceof ApiError && (e.reason === "Conflict" || e.reason === "NotFound") && opts.pinnedRV === undefined && attempt < 16)
+        continue;
       storeError(e, t);
     }
   }
@@ -426,11 +428,16 @@ export function parseDeleteOptions(body: unknown, query: URLSearchParams): Delet
   const p = query.get("propagationPolicy");
   if (p) o.propagationPolicy = p;
   if (o.gracePeriodSeconds !== undefined && (!Number.isInteger(o.gracePeriodSeconds) || o.gracePeriodSeconds < 0)) {
-    if (Number.isInteger(o.gracePeriodSeconds) && o.gracePeriodSeconds < 0) o.gracePeriodSeconds = 1; // as kube-apiserver: negative means "as soon as possible"
+    if (Number.isInteger(o.gracePeriodSeconds) && o.gracePeriodSeconds < 0)
+      o.gracePeriodSeconds = 1; // as kube-apiserver: negative means "as soon as possible"
     else throw badRequest("gracePeriodSeconds must be a non-negative integer");
   }
   if (o.propagationPolicy !== undefined && !["Background", "Foreground", "Orphan"].includes(o.propagationPolicy)) {
-    throw new ApiError(422, "Invalid", `DeleteOptions.propagationPolicy: Unsupported value: "${o.propagationPolicy}": supported values: "Foreground", "Background", "Orphan"`);
+    throw new ApiError(
+      422,
+      "Invalid",
+      `DeleteOptions.propagationPolicy: Unsupported value: "${o.propagationPolicy}": supported values: "Foreground", "Background", "Orphan"`,
+    );
   }
   if (o.orphanDependents !== undefined && o.propagationPolicy !== undefined) {
     throw new ApiError(422, "Invalid", "DeleteOptions: orphanDependents and propagationPolicy cannot both be set");
@@ -462,7 +469,11 @@ export async function remove(ctx: Ctx, t: Target, opts: DeleteOptions, dryRun: b
       throw new ApiError(409, "Conflict", `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${cur.metadata.uid}`);
     }
     if (pre?.resourceVersion && pre.resourceVersion !== cur.metadata.resourceVersion) {
-      throw new ApiError(409, "Conflict", `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`);
+      throw new ApiError(
+        409,
+        "Conflict",
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`,
+      );
     }
     const next = structuredClone(cur);
     const m = next.metadata;

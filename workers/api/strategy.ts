@@ -3,9 +3,9 @@
 // when generation moves. Everything here is pure and works on decoded objects.
 
 import { applyDefaults, defaultPodStatusOnCreate } from "../shared/defaults.ts";
-import { assertValid, validateCreate, validateUpdate } from "../shared/validation.ts";
 import { badRequest } from "../shared/errors.ts";
 import { apiVersionOf, type ResourceInfo } from "../shared/resources.ts";
+import { assertValid, validateCreate, validateUpdate } from "../shared/validation.ts";
 import type { Obj } from "./codec.ts";
 
 export function hasStatus(info: ResourceInfo): boolean {
@@ -28,7 +28,7 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   const ak = Object.keys(a as Obj);
   const bk = Object.keys(b as Obj);
   if (ak.length !== bk.length) return false;
-  return ak.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual((a as Obj)[k], (b as Obj)[k]));
+  return ak.every((k) => Object.hasOwn(b, k) && deepEqual((a as Obj)[k], (b as Obj)[k]));
 }
 
 /** Checks a request body is an object of this resource's kind; fills kind/apiVersion. */

@@ -3,9 +3,9 @@
 
 import { ApiError, badRequest } from "../shared/errors.ts";
 import { applyPatch, type PatchType } from "../shared/patch.ts";
-import { labelSelectorToString, fromLabelSelectorObject } from "../shared/selectors.ts";
-import { decodeKV, parseResourceVersion, type Obj } from "./codec.ts";
-import { getObject, guaranteedUpdate, type Ctx, type Target, type UpdateOptions } from "./registry.ts";
+import { fromLabelSelectorObject, labelSelectorToString } from "../shared/selectors.ts";
+import { decodeKV, type Obj, parseResourceVersion } from "./codec.ts";
+import { type Ctx, getObject, guaranteedUpdate, type Target, type UpdateOptions } from "./registry.ts";
 import { rfc3339 } from "./strategy.ts";
 
 /** POST pods/{name}/binding: sets spec.nodeName once, as kube-apiserver's BindingREST does. */
@@ -27,13 +27,25 @@ export async function bind(ctx: Ctx, t: Target, body: unknown, opts: UpdateOptio
     t,
     (pod) => {
       if (uid && pod.metadata.uid !== uid) {
-        throw new ApiError(409, "Conflict", `Operation cannot be fulfilled on pods/binding "${t.name}": Precondition failed: UID in precondition: ${uid}, UID in object meta: ${pod.metadata.uid}`);
+        throw new ApiError(
+          409,
+          "Conflict",
+          `Operation cannot be fulfilled on pods/binding "${t.name}": Precondition failed: UID in precondition: ${uid}, UID in object meta: ${pod.metadata.uid}`,
+        );
       }
       if (pod.metadata.deletionTimestamp) {
-        throw new ApiError(409, "Conflict", `Operation cannot be fulfilled on pods/binding "${t.name}": pod ${t.name} is being deleted, cannot be assigned to a host`);
+        throw new ApiError(
+          409,
+          "Conflict",
+          `Operation cannot be fulfilled on pods/binding "${t.name}": pod ${t.name} is being deleted, cannot be assigned to a host`,
+        );
       }
       if (pod.spec?.nodeName) {
-        throw new ApiError(409, "Conflict", `Operation cannot be fulfilled on pods/binding "${t.name}": pod ${t.name} is already assigned to node "${pod.spec.nodeName}"`);
+        throw new ApiError(
+          409,
+          "Conflict",
+          `Operation cannot be fulfilled on pods/binding "${t.name}": pod ${t.name} is already assigned to node "${pod.spec.nodeName}"`,
+        );
       }
       pod.spec.nodeName = node;
       return pod;
@@ -86,12 +98,17 @@ function replicasFrom(scale: unknown, name: string | undefined): number {
   if (typeof s !== "object" || s === null || Array.isArray(s)) throw badRequest("the request body must be a Scale object");
   const r = s.spec?.replicas;
   if (!Number.isInteger(r) || r < 0) {
-    throw new ApiError(422, "Invalid", `Scale.autoscaling "${name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(r)}: must be greater than or equal to 0`, {
-      name,
-      group: "autoscaling",
-      kind: "Scale",
-      causes: [{ reason: "FieldValueInvalid", message: "must be greater than or equal to 0", field: "spec.replicas" }],
-    });
+    throw new ApiError(
+      422,
+      "Invalid",
+      `Scale.autoscaling "${name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(r)}: must be greater than or equal to 0`,
+      {
+        name,
+        group: "autoscaling",
+        kind: "Scale",
+        causes: [{ reason: "FieldValueInvalid", message: "must be greater than or equal to 0", field: "spec.replicas" }],
+      },
+    );
   }
   return r;
 }

@@ -3,11 +3,11 @@
 // the previous value of each object so that an object leaving the selector is sent as
 // DELETED and one entering it as ADDED, as kube-apiserver does.
 
+import type { Watch } from "../../durable-objects/store/types.ts";
 import { ApiError, badRequest } from "../shared/errors.ts";
 import { apiVersionOf } from "../shared/resources.ts";
-import { decodeObject, parseResourceVersion, stampJSON, type Obj } from "./codec.ts";
-import { hasSelectors, parseSelectors, scanPrefix, selects, type Ctx, type Target } from "./registry.ts";
-import type { Watch } from "../../durable-objects/store/types.ts";
+import { decodeObject, type Obj, parseResourceVersion, stampJSON } from "./codec.ts";
+import { type Ctx, hasSelectors, parseSelectors, scanPrefix, selects, type Target } from "./registry.ts";
 
 export interface WatchConfig {
   /** Minimum ms between BOOKMARK events. */
@@ -69,7 +69,10 @@ export async function watchResponse(ctx: Ctx, t: Target, query: URLSearchParams,
       initial.push(
         line(
           "BOOKMARK",
-          JSON.stringify({ ...bookmarkKind, metadata: { resourceVersion: String(from), annotations: { "k8s.io/initial-events-end": "true" } } }),
+          JSON.stringify({
+            ...bookmarkKind,
+            metadata: { resourceVersion: String(from), annotations: { "k8s.io/initial-events-end": "true" } },
+          }),
         ),
       );
     }

@@ -160,7 +160,8 @@ function defaultPod(pod: Obj): void {
   // Priority admission: only what needs no PriorityClass lookup.
   if (unset(spec.priority)) {
     if (unsetStr(spec.priorityClassName)) spec.priority = 0;
-    else if (Object.hasOwn(SYSTEM_PRIORITY_CLASSES, spec.priorityClassName)) spec.priority = SYSTEM_PRIORITY_CLASSES[spec.priorityClassName];
+    else if (Object.hasOwn(SYSTEM_PRIORITY_CLASSES, spec.priorityClassName))
+      spec.priority = SYSTEM_PRIORITY_CLASSES[spec.priorityClassName];
   }
   defStr(spec, "preemptionPolicy", "PreemptLowerPriority");
   defaultTolerations(spec);
@@ -271,7 +272,11 @@ function defaultService(svc: Obj): void {
   }
   if (spec.type === "NodePort" || spec.type === "LoadBalancer") defStr(spec, "externalTrafficPolicy", "Cluster");
   if (spec.type === "LoadBalancer") def(spec, "allocateLoadBalancerNodePorts", true);
-  if (typeof spec.clusterIP === "string" && spec.clusterIP !== "" && (unset(spec.clusterIPs) || (Array.isArray(spec.clusterIPs) && spec.clusterIPs.length === 0))) {
+  if (
+    typeof spec.clusterIP === "string" &&
+    spec.clusterIP !== "" &&
+    (unset(spec.clusterIPs) || (Array.isArray(spec.clusterIPs) && spec.clusterIPs.length === 0))
+  ) {
     spec.clusterIPs = [spec.clusterIP];
   }
   if (spec.type !== "ExternalName") {

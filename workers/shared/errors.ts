@@ -94,16 +94,14 @@ export function alreadyExists(ref: ResourceRef): ApiError {
 }
 
 export function conflict(ref: ResourceRef, why: string): ApiError {
-  return new ApiError(
-    409,
-    "Conflict",
-    `Operation cannot be fulfilled on ${qualified(ref)} "${ref.name ?? ""}": ${why}`,
-    { name: ref.name, group: ref.group, kind: ref.resource },
-  );
+  return new ApiError(409, "Conflict", `Operation cannot be fulfilled on ${qualified(ref)} "${ref.name ?? ""}": ${why}`, {
+    name: ref.name,
+    group: ref.group,
+    kind: ref.resource,
+  });
 }
 
-export const STALE_OBJECT =
-  "the object has been modified; please apply your changes to the latest version and try again";
+export const STALE_OBJECT = "the object has been modified; please apply your changes to the latest version and try again";
 
 export interface FieldError {
   /** e.g. "spec.containers[0].image" */
@@ -138,7 +136,11 @@ export function methodNotAllowed(message = "the server does not allow this metho
 }
 
 export function unsupportedMediaType(contentType: string): ApiError {
-  return new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got "${contentType}")`);
+  return new ApiError(
+    415,
+    "UnsupportedMediaType",
+    `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got "${contentType}")`,
+  );
 }
 
 export function tooLarge(message = "the request body is too large"): ApiError {

@@ -68,7 +68,7 @@ function isObject(v: unknown): v is JsonObject {
 }
 
 function hasOwn(o: object, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(o, key);
+  return Object.hasOwn(o, key);
 }
 
 /** Sets an own data property, including "__proto__" (which plain assignment would
@@ -183,12 +183,12 @@ function applyOperation(doc: unknown, op: JsonObject): unknown {
   const name = op.op;
   switch (name) {
     case "add":
-      return addValue(doc, pointerOf(op, "path"), deepClone(valueOf(op)), "add");
+      return addValue(doc, pointerOf(op, "path"), deepClone(opValue(op)), "add");
     case "remove":
       return removeValue(doc, pointerOf(op, "path"), "remove");
     case "replace": {
       const path = pointerOf(op, "path");
-      const value = deepClone(valueOf(op));
+      const value = deepClone(opValue(op));
       if (path.tokens.length === 0) return value;
       const { parent, token } = locateParent(doc, path, "replace");
       if (Array.isArray(parent)) {
@@ -216,7 +216,7 @@ function applyOperation(doc: unknown, op: JsonObject): unknown {
     }
     case "test": {
       const path = pointerOf(op, "path");
-      const expected = valueOf(op);
+      const expected = opValue(op);
       const actual = getValue(doc, path, "test");
       if (!deepEqual(actual, expected)) {
         throw patchNotApplicable(`testing value ${path.raw} failed: expected ${describe(expected)}, found ${describe(actual)}`);
@@ -250,7 +250,7 @@ function pointerOf(op: JsonObject, field: "path" | "from"): Pointer {
   return { raw, tokens };
 }
 
-function valueOf(op: JsonObject): unknown {
+function opValue(op: JsonObject): unknown {
   if (!hasOwn(op, "value")) throw patchNotApplicable(`${describe(op.op)} operation is missing "value"`);
   return op.value;
 }
@@ -299,11 +299,7 @@ function getValue(doc: unknown, path: Pointer, opName: string): unknown {
   return walk(doc, path.tokens, path, opName);
 }
 
-function locateParent(
-  doc: unknown,
-  path: Pointer,
-  opName: string,
-): { parent: unknown[] | JsonObject; token: string } {
+function locateParent(doc: unknown, path: Pointer, opName: string): { parent: unknown[] | JsonObject; token: string } {
   const parent = walk(doc, path.tokens.slice(0, -1), path, opName);
   if (!Array.isArray(parent) && !isObject(parent)) throw missing(opName, path);
   return { parent, token: path.tokens[path.tokens.length - 1] };
@@ -456,9 +452,7 @@ function buildSchema(table: FieldTable): Schema {
   return new Map(Object.entries({ ...under("metadata", OBJECT_META), ...table }));
 }
 
-const SCHEMAS: ReadonlyMap<string, Schema> = new Map(
-  Object.entries(KIND_TABLES).map(([kind, table]) => [kind, buildSchema(table)]),
-);
+const SCHEMAS: ReadonlyMap<string, Schema> = new Map(Object.entries(KIND_TABLES).map(([kind, table]) => [kind, buildSchema(table)]));
 
 /** Unknown kinds still get ObjectMeta's rules. */
 const DEFAULT_SCHEMA: Schema = buildSchema({});
@@ -494,12 +488,7 @@ const BAD_RETAIN_KEYS = "invalid patch format of retainKeys";
 const BAD_SET_ELEMENT_ORDER = "invalid patch format of setElementOrder list";
 
 function isDirectiveKey(key: string): boolean {
-  return (
-    key === PATCH_DIRECTIVE ||
-    key === RETAIN_KEYS ||
-    key.startsWith(SET_ELEMENT_ORDER) ||
-    key.startsWith(DELETE_FROM_PRIMITIVE_LIST)
-  );
+  return key === PATCH_DIRECTIVE || key === RETAIN_KEYS || key.startsWith(SET_ELEMENT_ORDER) || key.startsWith(DELETE_FROM_PRIMITIVE_LIST);
 }
 
 function badPatchType(directive: unknown): ApiError {
@@ -648,13 +637,7 @@ function applyRetainKeys(original: JsonObject, patch: JsonObject): void {
   }
 }
 
-function deleteFromPrimitiveList(
-  original: JsonObject,
-  field: string,
-  toDelete: unknown,
-  path: string,
-  schema: Schema,
-): void {
+function deleteFromPrimitiveList(original: JsonObject, field: string, toDelete: unknown, path: string, schema: Schema): void {
   if (toDelete === null) {
     // Upstream treats a null deletion list like a null field.
     delete original[field];

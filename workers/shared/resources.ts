@@ -57,7 +57,15 @@ export const RESOURCES: ResourceInfo[] = [
     shortNames: ["po"],
     categories: ALL,
     subresources: ["status", "binding"],
-    fieldSelectors: ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "status.phase", "status.podIP", "status.nominatedNodeName"],
+    fieldSelectors: [
+      "spec.nodeName",
+      "spec.restartPolicy",
+      "spec.schedulerName",
+      "spec.serviceAccountName",
+      "status.phase",
+      "status.podIP",
+      "status.nominatedNodeName",
+    ],
   }),
   r("", "v1", "nodes", "Node", {
     namespaced: false,

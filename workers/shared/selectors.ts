@@ -171,20 +171,7 @@ function sortByKey(reqs: LabelRequirement[]): LabelRequirement[] {
 
 // --- lexer (labels.Lexer) ---------------------------------------------------------------
 
-type Tok =
-  | "ident"
-  | "in"
-  | "notin"
-  | "="
-  | "=="
-  | "!="
-  | "!"
-  | "("
-  | ")"
-  | ","
-  | ">"
-  | "<"
-  | "eos";
+type Tok = "ident" | "in" | "notin" | "=" | "==" | "!=" | "!" | "(" | ")" | "," | ">" | "<" | "eos";
 
 interface Token {
   tok: Tok;
@@ -343,9 +330,7 @@ class LabelParser {
       case ")":
         // Upstream reads "()" as the single empty value; this server rejects it as an
         // empty set. "(,)" still selects the empty value.
-        throw new ParseError(
-          invalidMsg("values", goStrings([]), "for 'in', 'notin' operators, values set can't be empty"),
-        );
+        throw new ParseError(invalidMsg("values", goStrings([]), "for 'in', 'notin' operators, values set can't be empty"));
       default:
         throw new ParseError(`found '${t.lit}', expected: ',', ')' or identifier`);
     }
@@ -410,7 +395,7 @@ export function parseLabelSelector(s: string | undefined | null): LabelSelector 
 }
 
 function hasLabel(labels: Record<string, string>, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(labels, key);
+  return Object.hasOwn(labels, key);
 }
 
 /** labels.Requirement.Matches, ANDed. */
@@ -472,9 +457,7 @@ export function fromLabelSelectorObject(
   };
   for (const [k, v] of Object.entries(sel.matchLabels ?? {})) add(k, "=", [v]);
   for (const expr of sel.matchExpressions ?? []) {
-    const op = Object.prototype.hasOwnProperty.call(EXPRESSION_OPS, expr.operator)
-      ? EXPRESSION_OPS[expr.operator]
-      : undefined;
+    const op = Object.hasOwn(EXPRESSION_OPS, expr.operator) ? EXPRESSION_OPS[expr.operator] : undefined;
     if (!op) throw badRequest(`${quote(expr.operator)} is not a valid label selector operator`);
     add(expr.key ?? "", op, [...(expr.values ?? [])]);
   }
@@ -614,7 +597,7 @@ function scalar(v: unknown): string {
 function path(obj: unknown, dotted: string): unknown {
   let cur: unknown = obj;
   for (const seg of dotted.split(".")) {
-    if (cur === null || typeof cur !== "object" || !Object.prototype.hasOwnProperty.call(cur, seg)) return undefined;
+    if (cur === null || typeof cur !== "object" || !Object.hasOwn(cur, seg)) return undefined;
     cur = (cur as Record<string, unknown>)[seg];
   }
   return cur;

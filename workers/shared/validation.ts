@@ -5,7 +5,7 @@
 // shape of field.Error.ErrorBody() ("Required value", `Invalid value: "x": <detail>`, ...).
 // Input is untrusted JSON, so every function tolerates values of the wrong type.
 
-import { invalid, type FieldError } from "./errors.ts";
+import { type FieldError, invalid } from "./errors.ts";
 import type { ResourceInfo } from "./resources.ts";
 
 type Obj = Record<string, any>;
@@ -450,8 +450,6 @@ export function validateAnnotations(ann: unknown, field: string): FieldError[] {
   return errs;
 }
 
-const SELECTOR_OPS = ["In", "NotIn", "Exists", "DoesNotExist"];
-
 function validateLabelSelector(sel: Obj, field: string, errs: FieldError[]): void {
   errs.push(...validateLabels(sel.matchLabels, `${field}.matchLabels`));
   list(sel.matchExpressions, `${field}.matchExpressions`, errs).forEach((req, i) => {
@@ -468,7 +466,8 @@ function validateLabelSelector(sel: Obj, field: string, errs: FieldError[]): voi
         break;
       case "Exists":
       case "DoesNotExist":
-        if (values.length > 0) errs.push(forbiddenError(`${p}.values`, "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"));
+        if (values.length > 0)
+          errs.push(forbiddenError(`${p}.values`, "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"));
         break;
       default:
         errs.push(invalidError(`${p}.operator`, req.operator, "not a valid selector operator"));
@@ -593,7 +592,11 @@ function validateResources(res: unknown, field: string, errs: FieldError[]): voi
     const lim = parsed.limits.get(name);
     if (lim !== undefined && req > lim) {
       errs.push(
-        invalidError(`${field}.requests[${name}]`, r.requests[name], `must be less than or equal to ${name} limit of ${String(r.limits[name])}`),
+        invalidError(
+          `${field}.requests[${name}]`,
+          r.requests[name],
+          `must be less than or equal to ${name} limit of ${String(r.limits[name])}`,
+        ),
       );
     }
   }
@@ -655,13 +658,7 @@ function validateVolumeMounts(mounts: unknown, field: string, volumes: Set<strin
   });
 }
 
-function validateContainers(
-  containers: any[],
-  field: string,
-  volumes: Set<string>,
-  names: Set<string>,
-  errs: FieldError[],
-): void {
+function validateContainers(containers: any[], field: string, volumes: Set<string>, names: Set<string>, errs: FieldError[]): void {
   containers.forEach((c, i) => {
     const p = `${field}[${i}]`;
     if (!isObj(c)) {
@@ -733,10 +730,13 @@ function validateTolerations(tols: unknown, field: string, errs: FieldError[]): 
     if (key !== "") for (const m of qualifiedNameErrors(key)) errs.push(invalidError(`${p}.key`, key, m));
     const op = isSet(t.operator) && t.operator !== "" ? t.operator : "Equal";
     if (key === "" && op !== "Exists") {
-      errs.push(invalidError(`${p}.operator`, op, "operator must be Exists when `key` is empty, which means \"match all values and all keys\""));
+      errs.push(
+        invalidError(`${p}.operator`, op, 'operator must be Exists when `key` is empty, which means "match all values and all keys"'),
+      );
     }
     if (!TOLERATION_OPERATORS.includes(op)) errs.push(notSupportedError(`${p}.operator`, op, TOLERATION_OPERATORS));
-    else if (op === "Exists" && str(t.value) !== "") errs.push(invalidError(`${p}.operator`, t.value, "value must be empty when `operator` is 'Exists'"));
+    else if (op === "Exists" && str(t.value) !== "")
+      errs.push(invalidError(`${p}.operator`, t.value, "value must be empty when `operator` is 'Exists'"));
     else if (op === "Equal" && typeof t.value === "string") {
       for (const m of labelValueErrors(t.value)) errs.push(invalidError(`${p}.value`, t.value, m));
     }
@@ -761,7 +761,10 @@ function validatePodSpec(spec: unknown, field: string, errs: FieldError[]): void
   validateContainers(list(s.initContainers, `${field}.initContainers`, errs), `${field}.initContainers`, volumes, names, errs);
   oneOf(s.restartPolicy, `${field}.restartPolicy`, RESTART_POLICIES, errs);
   oneOf(s.dnsPolicy, `${field}.dnsPolicy`, DNS_POLICIES, errs);
-  if (isSet(s.activeDeadlineSeconds) && (!isInt(s.activeDeadlineSeconds) || s.activeDeadlineSeconds < 1 || s.activeDeadlineSeconds > 2147483647)) {
+  if (
+    isSet(s.activeDeadlineSeconds) &&
+    (!isInt(s.activeDeadlineSeconds) || s.activeDeadlineSeconds < 1 || s.activeDeadlineSeconds > 2147483647)
+  ) {
     errs.push(invalidError(`${field}.activeDeadlineSeconds`, s.activeDeadlineSeconds, "must be between 1 and 2147483647, inclusive"));
   }
   if (isSet(s.terminationGracePeriodSeconds) && !isInt(s.terminationGracePeriodSeconds)) {
@@ -934,7 +937,8 @@ function validateService(obj: Obj, errs: FieldError[]): void {
     const en = spec.externalName;
     if (!isSet(en) || en === "") errs.push(requiredError("spec.externalName"));
     else if (typeof en !== "string") errs.push(invalidError("spec.externalName", en, "must be a string"));
-    else for (const m of dns1123SubdomainErrors(en.endsWith(".") ? en.slice(0, -1) : en)) errs.push(invalidError("spec.externalName", en, m));
+    else
+      for (const m of dns1123SubdomainErrors(en.endsWith(".") ? en.slice(0, -1) : en)) errs.push(invalidError("spec.externalName", en, m));
   } else {
     if (isSet(spec.clusterIP) && spec.clusterIP !== "" && !headless && !isIP(spec.clusterIP)) {
       errs.push(invalidError("spec.clusterIP", spec.clusterIP, IP_MSG));
@@ -985,7 +989,11 @@ function validateService(obj: Obj, errs: FieldError[]): void {
       else if (type === "ExternalName") errs.push(forbiddenError(`${p}.nodePort`, "may not be used when `type` is 'ExternalName'"));
       else if (!isInt(np) || np < NODE_PORT_MIN || np > NODE_PORT_MAX) {
         errs.push(
-          invalidError(`${p}.nodePort`, np, `provided port is not in the valid range. The range of valid ports is ${NODE_PORT_MIN}-${NODE_PORT_MAX}`),
+          invalidError(
+            `${p}.nodePort`,
+            np,
+            `provided port is not in the valid range. The range of valid ports is ${NODE_PORT_MIN}-${NODE_PORT_MAX}`,
+          ),
         );
       } else {
         const nk = `${np}/${proto}`;
@@ -1192,7 +1200,11 @@ function validateNode(obj: Obj, errs: FieldError[]): void {
     else if (!TAINT_EFFECTS.includes(t.effect)) errs.push(notSupportedError(`${p}.effect`, t.effect, TAINT_EFFECTS));
     const uk = `${key}\u0000${String(t.effect)}`;
     if (seen.has(uk)) {
-      errs.push({ field: p, type: "FieldValueDuplicate", message: `Duplicate value: ${fmtValue(t)}: taints must be unique by key and effect pair` });
+      errs.push({
+        field: p,
+        type: "FieldValueDuplicate",
+        message: `Duplicate value: ${fmtValue(t)}: taints must be unique by key and effect pair`,
+      });
     }
     seen.add(uk);
   });
