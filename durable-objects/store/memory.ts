@@ -4,6 +4,7 @@
 
 import { planCompaction, storeErrors } from "./log.ts";
 import {
+  type ChangesResult,
   DEFAULT_RETENTION,
   type KV,
   type ListOptions,
@@ -154,6 +155,21 @@ export class MemoryStore implements Store {
   private event(r: Row, withPrev: boolean): WatchEvent {
     if (r.deleted) return { type: "delete", kv: this.toKV(r) };
     return withPrev && r.prev !== undefined ? { type: "put", kv: this.toKV(r), prev: r.prev } : { type: "put", kv: this.toKV(r) };
+  }
+
+  async changes(prefix: string, afterRevision: number, limit = 1000): Promise<ChangesResult> {
+    if (afterRevision < this.compacted) throw storeErrors.compacted(afterRevision, this.compacted);
+    const events: WatchEvent[] = [];
+    let more = false;
+    for (const r of this.rows) {
+      if (r.rev <= afterRevision || !r.key.startsWith(prefix)) continue;
+      if (events.length === limit) {
+        more = true;
+        break;
+      }
+      events.push(this.event(r, false));
+    }
+    return { events, revision: this.rev, more };
   }
 
   async watch(prefix: string, afterRevision: number, withPrev = false): Promise<Watch> {

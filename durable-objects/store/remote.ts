@@ -3,7 +3,7 @@
 
 import { fromWire, type WireError } from "../../workers/shared/errors.ts";
 import type { StoreDO } from "./store-do.ts";
-import type { KV, ListOptions, ListResult, RetentionPolicy, Store, TxnOp, Watch } from "./types.ts";
+import type { ChangesResult, KV, ListOptions, ListResult, RetentionPolicy, Store, TxnOp, Watch } from "./types.ts";
 import { watchFromStream } from "./watch.ts";
 
 function unwrap<T>(e: { ok?: T; err?: WireError }): T {
@@ -56,6 +56,10 @@ export class RemoteStore implements Store {
 
   async txn(ops: TxnOp[]): Promise<KV[]> {
     return unwrap(await this.stub.txn(ops));
+  }
+
+  async changes(prefix: string, afterRevision: number, limit?: number): Promise<ChangesResult> {
+    return unwrap(await this.stub.changes(prefix, afterRevision, limit));
   }
 
   async watch(prefix: string, afterRevision: number, withPrev = false): Promise<Watch> {

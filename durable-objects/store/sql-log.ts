@@ -150,18 +150,14 @@ export class SqlLog {
     });
   }
 
-  /** History under prefix after afterRevision, in revision order. */
-  history(prefix: string, afterRevision: number, withPrev = false): WatchEvent[] {
+  /** History under prefix after afterRevision, in revision order (at most limit rows). */
+  history(prefix: string, afterRevision: number, withPrev = false, limit = 0): WatchEvent[] {
     if (afterRevision < this.compacted) throw storeErrors.compacted(afterRevision, this.compacted);
     const where = and(gt(kv.id, afterRevision), gte(kv.key, prefix), lt(kv.key, prefixEnd(prefix)));
-    if (!withPrev)
-      return this.db
-        .select()
-        .from(kv)
-        .where(where)
-        .orderBy(asc(kv.id))
-        .all()
-        .map((r) => rowEvent(r));
+    if (!withPrev) {
+      const q = this.db.select().from(kv).where(where).orderBy(asc(kv.id)).$dynamic();
+      return (limit > 0 ? q.limit(limit) : q).all().map((r) => rowEvent(r));
+    }
     const prev = alias(kv, "prev");
     return this.db
       .select({ row: kv, prevValue: prev.value, prevDeleted: prev.deleted })

@@ -14,7 +14,7 @@ import { ApiError, internal, toWire, type WireError } from "../../workers/shared
 import migrations from "./migrations/migrations.js";
 import { Notifier } from "./notify.ts";
 import { SqlLog } from "./sql-log.ts";
-import type { KV, ListOptions, ListResult, RetentionPolicy, TxnOp, WatchEvent } from "./types.ts";
+import type { ChangesResult, KV, ListOptions, ListResult, RetentionPolicy, TxnOp, WatchEvent } from "./types.ts";
 import { encodeEvent, SLOW_WATCHER, WatchHub, type WatchSink } from "./watch.ts";
 
 export type Envelope<T> = { ok: T; err?: undefined } | { ok?: undefined; err: WireError };
@@ -170,6 +170,15 @@ export class StoreDO extends DurableObject<Env> {
     }
     if (events.length) this.committed(events);
     return out;
+  }
+
+  changes(prefix: string, afterRevision: number, limit = 1000): Envelope<ChangesResult> {
+    return wrap(() => {
+      const events = this.log.history(prefix, afterRevision, false, limit + 1);
+      const more = events.length > limit;
+      if (more) events.length = limit;
+      return { events, revision: this.log.currentRevision, more };
+    });
   }
 
   /**

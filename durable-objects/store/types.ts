@@ -53,6 +53,12 @@ export type WatchEvent =
   /** The watch ended on the store's side (e.g. the watcher fell too far behind). */
   | { type: "error"; code: number; reason: string; message: string };
 
+export interface ChangesResult {
+  events: WatchEvent[];
+  revision: number;
+  more: boolean;
+}
+
 export interface Watch extends AsyncIterable<WatchEvent> {
   /** Stops the watch; the iterator ends. Idempotent. */
   close(): void;
@@ -75,6 +81,12 @@ export interface Store {
   delete(key: string, expectedRevision?: number): Promise<KV>;
   /** All ops or none; ops get consecutive revisions in order. Returns one KV per op. */
   txn(ops: TxnOp[]): Promise<KV[]>;
+  /**
+   * The changes under prefix after afterRevision, oldest first, at most limit of them
+   * (history only; no waiting). `revision` is the store's current revision; when
+   * `more` is false the caller has seen everything up to it. 410 if compacted.
+   */
+  changes(prefix: string, afterRevision: number, limit?: number): Promise<ChangesResult>;
   /**
    * Events for keys under prefix with revision > afterRevision: first the history, then
    * live. With withPrev, put events of existing keys carry the previous value (so a

@@ -188,6 +188,23 @@ export function storeContract(name: string, make: () => Promise<TestStore>): voi
       plain.close();
     });
 
+    it("reads the changes after a revision in pages, without waiting", async () => {
+      const s = await make();
+      const from = await s.currentRevision();
+      const a = await s.create("/ch/a", "1");
+      await s.create("/other/b", "x");
+      await s.update("/ch/a", "2", a.modRevision);
+      await s.delete("/ch/a");
+      const p1 = await s.changes("/ch/", from, 2);
+      expect(p1.events.map((e) => e.type)).toEqual(["put", "put"]);
+      expect(p1.more).toBe(true);
+      const last = p1.events[1];
+      const p2 = await s.changes("/ch/", last.type === "put" ? last.kv.modRevision : 0, 2);
+      expect(p2.events.map((e) => e.type)).toEqual(["delete"]);
+      expect(p2.more).toBe(false);
+      expect(p2.revision).toBe(await s.currentRevision());
+    });
+
     it("compacts superseded history; older reads and watches are 410 Expired", async () => {
       const s = await make();
       const a = await s.create("/c/a", "1");
@@ -202,6 +219,7 @@ export function storeContract(name: string, make: () => Promise<TestStore>): voi
       expect(compacted).toBeGreaterThanOrEqual(c.modRevision);
       expect(await s.compactedRevision()).toBe(compacted);
       await rejects(s.watch("/c/", a.modRevision), 410, "Expired");
+      await rejects(s.changes("/c/", a.modRevision), 410, "Expired");
       await rejects(s.get("/c/a", a.modRevision), 410, "Expired");
       const now = await s.list("/c/");
       expect(now.items.map((i) => [i.key, i.value])).toEqual([

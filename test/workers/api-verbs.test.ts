@@ -385,6 +385,20 @@ describe("delete", () => {
     expect(f.body.metadata.finalizers).toEqual(["foregroundDeletion"]);
   });
 
+  it("marks a namespace Terminating until its spec.finalizers are cleared through /finalize", async () => {
+    const ns = await freshNamespace();
+    const d = await api("DELETE", `/api/v1/namespaces/${ns}`);
+    expect(d.status).toBe(202);
+    expect(d.body.status.phase).toBe("Terminating");
+    expect(d.body.spec.finalizers).toEqual(["kubernetes"]);
+    const blocked = await api("POST", `/api/v1/namespaces/${ns}/configmaps`, newConfigMap("late"));
+    expect(blocked.status).toBe(403);
+    expect(blocked.body.reason).toBe("Forbidden");
+    const fin = await api("PUT", `/api/v1/namespaces/${ns}/finalize`, { ...d.body, spec: { finalizers: [] } });
+    expect(fin.status).toBe(200);
+    expect((await api("GET", `/api/v1/namespaces/${ns}`)).status).toBe(404);
+  });
+
   it("checks delete preconditions", async () => {
     const ns = await freshNamespace();
     await api("POST", `/api/v1/namespaces/${ns}/configmaps`, newConfigMap("x"));

@@ -18,7 +18,7 @@ import {
   parseLabelSelector,
 } from "../shared/selectors.ts";
 import { decodeKV, encodeObject, type Obj, parseResourceVersion, stampJSON } from "./codec.ts";
-import { allowCreateOnUpdate, checkKind, deepEqual, prepareCreate, prepareUpdate, rfc3339 } from "./strategy.ts";
+import { allowCreateOnUpdate, checkKind, deepEqual, hasPendingFinalizers, prepareCreate, prepareUpdate, rfc3339 } from "./strategy.ts";
 
 export interface Target {
   info: ResourceInfo;
@@ -308,7 +308,7 @@ export async function guaranteedUpdate(
     const desired = await mutate(structuredClone(cur));
     const next = prepareUpdate(t.info, cur, desired, opts.subresource);
     delete next.metadata.resourceVersion;
-    const finalize = next.metadata.deletionTimestamp && !(next.metadata.finalizers?.length > 0);
+    const finalize = next.metadata.deletionTimestamp && !hasPendingFinalizers(t.info, next);
     const curStored = { ...cur, metadata: { ...cur.metadata } };
     delete curStored.metadata.resourceVersion;
     if (!finalize && deepEqual(curStored, next)) return cur; // no-op: nothing written, rv unchanged
@@ -486,13 +486,14 @@ export async function remove(ctx: Ctx, t: Target, opts: DeleteOptions, dryRun: b
     const grace = graceFor(t.info, cur, opts);
     const now = ctx.now();
     let write: "delete" | "mark" | "none";
-    if (finalizers.length > 0) {
-      write = m.deletionTimestamp && deepEqual(finalizers, m.finalizers) ? "none" : "mark";
-      m.finalizers = finalizers;
+    if (finalizers.length > 0) m.finalizers = finalizers;
+    if (hasPendingFinalizers(t.info, next)) {
+      write = cur.metadata.deletionTimestamp && deepEqual(finalizers, cur.metadata.finalizers ?? []) ? "none" : "mark";
       if (!m.deletionTimestamp) {
         m.deletionTimestamp = rfc3339(new Date(now.getTime() + grace * 1000));
         m.deletionGracePeriodSeconds = grace;
       }
+      if (t.info.resource === "namespaces") next.status = { ...(next.status ?? {}), phase: "Terminating" };
     } else if (grace > 0) {
       const deadline = new Date(now.getTime() + grace * 1000);
       if (m.deletionTimestamp && (m.deletionGracePeriodSeconds ?? Infinity) <= grace) write = "none";

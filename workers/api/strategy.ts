@@ -12,6 +12,16 @@ export function hasStatus(info: ResourceInfo): boolean {
   return info.subresources.includes("status");
 }
 
+/**
+ * Whether something still has to finish before a marked object may go: its
+ * metadata.finalizers, and for namespaces also spec.finalizers (cleared through the
+ * finalize subresource by the namespace controller once the namespace is empty).
+ */
+export function hasPendingFinalizers(info: ResourceInfo, obj: Obj): boolean {
+  if (Array.isArray(obj.metadata?.finalizers) && obj.metadata.finalizers.length > 0) return true;
+  return info.resource === "namespaces" && Array.isArray(obj.spec?.finalizers) && obj.spec.finalizers.length > 0;
+}
+
 /** Resources for which PUT of a missing object creates it (as kube-apiserver allows). */
 export function allowCreateOnUpdate(info: ResourceInfo): boolean {
   return info.resource === "endpoints" || info.resource === "leases" || info.resource === "events";
@@ -119,7 +129,9 @@ export function prepareUpdate(info: ResourceInfo, old: Obj, next: Obj, subresour
     if (out.status === undefined) delete out.status;
   } else {
     out = next;
-    if (hasStatus(info)) {
+    // The binding subresource writes spec.nodeName and the PodScheduled condition in one
+    // write; everywhere else the main endpoint keeps the stored status.
+    if (hasStatus(info) && subresource !== "binding") {
       if (old.status === undefined) delete out.status;
       else out.status = old.status;
     }

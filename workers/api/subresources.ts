@@ -22,6 +22,8 @@ export async function bind(ctx: Ctx, t: Target, body: unknown, opts: UpdateOptio
   }
   if (b.metadata?.name !== undefined && b.metadata.name !== t.name) throw badRequest("the name of the binding does not match the pod");
   const uid = b.metadata?.uid;
+  // One write: spec.nodeName and the PodScheduled=True condition, as the scheduler's
+  // binding does, compare-and-swapped on the pod's resourceVersion.
   await guaranteedUpdate(
     ctx,
     t,
@@ -48,26 +50,19 @@ export async function bind(ctx: Ctx, t: Target, body: unknown, opts: UpdateOptio
         );
       }
       pod.spec.nodeName = node;
-      return pod;
-    },
-    opts,
-  );
-  // PodScheduled=True goes in through status, as the scheduler's binding does.
-  await guaranteedUpdate(
-    ctx,
-    t,
-    (pod) => {
+      pod.status ??= {};
       const conds: Obj[] = (pod.status.conditions ??= []);
       const now = rfc3339(ctx.now());
       const c = conds.find((x) => x.type === "PodScheduled");
       if (c) {
-        if (c.status !== "True") Object.assign(c, { status: "True", lastTransitionTime: now, reason: undefined, message: undefined });
+        if (c.status !== "True") c.lastTransitionTime = now;
+        c.status = "True";
         delete c.reason;
         delete c.message;
       } else conds.push({ type: "PodScheduled", status: "True", lastProbeTime: null, lastTransitionTime: now });
       return pod;
     },
-    { ...opts, subresource: "status" },
+    { ...opts, subresource: "binding" },
   );
   return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", code: 201 };
 }
