@@ -118,9 +118,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     scriptPath,
     compatibilityDate: COMPATIBILITY_DATE,
     compatibilityFlags: ["nodejs_compat"],
-    durableObjects: { STORE: { className: "StoreDO", useSQLite: true } },
+    durableObjects: {
+      STORE: { className: "StoreDO", useSQLite: true },
+      CONTROLLERS: { className: "ControllerManagerDO", useSQLite: true },
+      SCHEDULER: { className: "SchedulerDO", useSQLite: true },
+    },
     durableObjectsPersist: join(opts.stateDir, "durable-objects"),
-    bindings: { ADMIN_TOKEN: token, ...(opts.vars ?? {}) },
+    bindings: { ADMIN_TOKEN: token, STORE_SUBSCRIBERS: "SCHEDULER,CONTROLLERS", ...(opts.vars ?? {}) },
     verbose: opts.verbose ?? false,
   });
   const url = (await mf.ready).href.replace(/\/$/, "");
@@ -146,7 +150,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
 /** A kubeconfig for the admin user of a local control plane. */
 export function kubeconfigYAML(url: string, token: string, caCert?: string, cluster = "kubeflare"): string {
-  const ca = caCert ? `\n    certificate-authority-data: ${Buffer.from(caCert).toString("base64")}` : "";
+  // Plain HTTP: client-node refuses an http:// server unless TLS verification is marked off.
+  const ca = caCert
+    ? `\n    certificate-authority-data: ${Buffer.from(caCert).toString("base64")}`
+    : url.startsWith("http:")
+      ? "\n    insecure-skip-tls-verify: true"
+      : "";
   return `apiVersion: v1
 kind: Config
 clusters:

@@ -3,7 +3,7 @@
 
 import * as fs from "node:fs";
 import * as os from "node:os";
-import { startControlPlane, type ControlPlane } from "../../scripts/control-plane.ts";
+import { type ControlPlane, startControlPlane } from "../../scripts/control-plane.ts";
 
 export type Json = Record<string, any>;
 
@@ -20,10 +20,19 @@ export interface StartOptions {
   /** 0 (default) picks a free loopback port. */
   port?: number;
   vars?: Record<string, string>;
+  /** Serve HTTPS with the self-signed certificate kept in the state dir. */
+  tls?: boolean;
 }
 
 export async function start(opts: StartOptions): Promise<ControlPlane> {
-  return startControlPlane({ stateDir: opts.stateDir, host: "127.0.0.1", port: opts.port ?? 0, vars: opts.vars, cronIntervalMs: 0 });
+  return startControlPlane({
+    stateDir: opts.stateDir,
+    host: "127.0.0.1",
+    port: opts.port ?? 0,
+    vars: opts.vars,
+    cronIntervalMs: 0,
+    tls: opts.tls,
+  });
 }
 
 export function portOf(cp: ControlPlane): number {

@@ -3,9 +3,9 @@
 // swap: a stale one gets 409 Conflict, so the counter ends at exactly the number of
 // writes that succeeded, and no two successful writes wrote the same value.
 
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ControlPlane } from "../../scripts/control-plane.ts";
-import { api, must, removeStateDir, start, tempStateDir, type Json } from "./harness.ts";
+import { api, type Json, must, removeStateDir, start, tempStateDir } from "./harness.ts";
 
 const NS = "counters";
 const WRITERS = 32;
@@ -27,7 +27,13 @@ const putWrite: WriteFn = (cp, path, cur, next) =>
 
 const patchWrite: WriteFn = (cp, path, cur, next) =>
   // A merge patch that pins the resourceVersion read (optimistic lock).
-  api(cp, "PATCH", path, { metadata: { resourceVersion: cur.metadata.resourceVersion }, data: { n: String(next) } }, { contentType: "application/merge-patch+json" });
+  api(
+    cp,
+    "PATCH",
+    path,
+    { metadata: { resourceVersion: cur.metadata.resourceVersion }, data: { n: String(next) } },
+    { contentType: "application/merge-patch+json" },
+  );
 
 async function writer(cp: ControlPlane, path: string, write: WriteFn, out: Outcome): Promise<void> {
   let done = 0;
@@ -44,7 +50,8 @@ async function writer(cp: ControlPlane, path: string, write: WriteFn, out: Outco
     if (r.status === 200) {
       // The response is the object as written.
       if (r.body.data?.n !== String(next)) out.unexpected.push(`write returned n=${r.body.data?.n}, wanted ${next}`);
-      if (Number(r.body.metadata.resourceVersion) <= Number(g.body.metadata.resourceVersion)) out.unexpected.push("resourceVersion did not increase");
+      if (Number(r.body.metadata.resourceVersion) <= Number(g.body.metadata.resourceVersion))
+        out.unexpected.push("resourceVersion did not increase");
       out.written.push(next);
       out.successes++;
       done++;
@@ -62,7 +69,13 @@ async function writer(cp: ControlPlane, path: string, write: WriteFn, out: Outco
 
 async function race(cp: ControlPlane, name: string, write: WriteFn): Promise<{ out: Outcome; final: Json }> {
   const path = `/api/v1/namespaces/${NS}/configmaps/${name}`;
-  await must(cp, "POST", `/api/v1/namespaces/${NS}/configmaps`, { apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data: { n: "0" } }, [201]);
+  await must(
+    cp,
+    "POST",
+    `/api/v1/namespaces/${NS}/configmaps`,
+    { apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data: { n: "0" } },
+    [201],
+  );
   const out: Outcome = { successes: 0, conflicts: 0, conflictBodies: [], written: [], unexpected: [] };
   await Promise.all(Array.from({ length: WRITERS }, () => writer(cp, path, write, out)));
   const final = await must(cp, "GET", path);
@@ -115,12 +128,24 @@ describe("concurrent read-modify-write over HTTP loses no update", () => {
   it("a PUT or PATCH with a stale resourceVersion changes nothing", async () => {
     const c = cp!;
     const path = `/api/v1/namespaces/${NS}/configmaps/stale`;
-    const v1 = await must(c, "POST", `/api/v1/namespaces/${NS}/configmaps`, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "stale" }, data: { n: "1" } }, [201]);
+    const v1 = await must(
+      c,
+      "POST",
+      `/api/v1/namespaces/${NS}/configmaps`,
+      { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "stale" }, data: { n: "1" } },
+      [201],
+    );
     const v2 = await must(c, "PUT", path, { ...v1, data: { n: "2" } }, [200]);
     const put = await api(c, "PUT", path, { ...v1, data: { n: "stale-put" } });
     expect(put.status).toBe(409);
     expect(put.body).toMatchObject({ kind: "Status", code: 409, reason: "Conflict" });
-    const pat = await api(c, "PATCH", path, { metadata: { resourceVersion: v1.metadata.resourceVersion }, data: { n: "stale-patch" } }, { contentType: "application/merge-patch+json" });
+    const pat = await api(
+      c,
+      "PATCH",
+      path,
+      { metadata: { resourceVersion: v1.metadata.resourceVersion }, data: { n: "stale-patch" } },
+      { contentType: "application/merge-patch+json" },
+    );
     expect(pat.status).toBe(409);
     expect(pat.body).toMatchObject({ kind: "Status", code: 409, reason: "Conflict" });
     expect(await must(c, "GET", path)).toEqual(v2);

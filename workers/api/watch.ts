@@ -142,6 +142,13 @@ export async function watchResponse(ctx: Ctx, t: Target, query: URLSearchParams,
   void pump();
   return new Response(readable, {
     status: 200,
-    headers: { "content-type": "application/json", "cache-control": "no-cache, private", "x-content-type-options": "nosniff" },
+    // identity: never let a proxy (Miniflare's entry worker, Cloudflare's edge) gzip a
+    // watch, since a compressor holds events back until its buffer fills.
+    headers: {
+      "content-type": "application/json",
+      "content-encoding": "identity",
+      "cache-control": "no-cache, private",
+      "x-content-type-options": "nosniff",
+    },
   });
 }
