@@ -1,17 +1,29 @@
 // Worker entry: fetch serves the Kubernetes API; scheduled (cron) is the safety-net
-// resync that tells every subscriber of the store to look at everything again.
+// resync: it tells the scheduler and the controller manager directly (not through the
+// store's notifications, which are what it backs up) to look at everything again.
 
 import { RemoteStore } from "../durable-objects/store/remote.ts";
 import { createApp } from "./api/app.ts";
 import type { Env } from "./env.ts";
 
+export { ControllerManagerDO } from "../durable-objects/controllers/manager-do.ts";
+export { SchedulerDO } from "../durable-objects/scheduler/scheduler-do.ts";
 export { StoreDO } from "../durable-objects/store/store-do.ts";
 
 const app = createApp();
 
+/** The resync hook: every reconciler sees every object again. */
+export async function resyncAll(env: Env): Promise<void> {
+  const cluster = env.CLUSTER_NAME || "default";
+  await Promise.all([
+    env.CONTROLLERS.get(env.CONTROLLERS.idFromName(cluster)).notify(0, true),
+    env.SCHEDULER.get(env.SCHEDULER.idFromName(cluster)).notify(0, true),
+  ]);
+}
+
 export default {
   fetch: app.fetch,
   async scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
-    ctx.waitUntil(RemoteStore.forCluster(env.STORE, env.CLUSTER_NAME || "default").resync());
+    ctx.waitUntil(resyncAll(env));
   },
 } satisfies ExportedHandler<Env>;

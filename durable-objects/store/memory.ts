@@ -2,6 +2,7 @@
 // tests of code above the store. Same log model as the SQLite store: one append-only
 // list of rows whose index is the revision.
 
+import { ApiError } from "../../workers/shared/errors.ts";
 import { planCompaction, storeErrors } from "./log.ts";
 import {
   type ChangesResult,
@@ -155,6 +156,19 @@ export class MemoryStore implements Store {
   private event(r: Row, withPrev: boolean): WatchEvent {
     if (r.deleted) return { type: "delete", kv: this.toKV(r) };
     return withPrev && r.prev !== undefined ? { type: "put", kv: this.toKV(r), prev: r.prev } : { type: "put", kv: this.toKV(r) };
+  }
+
+  async batch(txns: TxnOp[][]): Promise<(KV[] | ApiError)[]> {
+    const out: (KV[] | ApiError)[] = [];
+    for (const ops of txns) {
+      try {
+        out.push(await this.txn(ops));
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        out.push(e);
+      }
+    }
+    return out;
   }
 
   async changes(prefix: string, afterRevision: number, limit = 1000): Promise<ChangesResult> {

@@ -1,7 +1,7 @@
 // RemoteStore: the Store interface over RPC to the cluster's StoreDO. This is what the
 // API Worker (and later the scheduler and controllers) hold.
 
-import { fromWire, type WireError } from "../../workers/shared/errors.ts";
+import { type ApiError, fromWire, type WireError } from "../../workers/shared/errors.ts";
 import type { StoreDO } from "./store-do.ts";
 import type { ChangesResult, KV, ListOptions, ListResult, RetentionPolicy, Store, TxnOp, Watch } from "./types.ts";
 import { watchFromStream } from "./watch.ts";
@@ -58,6 +58,11 @@ export class RemoteStore implements Store {
     return unwrap(await this.stub.txn(ops));
   }
 
+  async batch(txns: TxnOp[][]): Promise<(KV[] | ApiError)[]> {
+    const res = await this.stub.txnBatch(txns);
+    return res.map((e) => (e.err ? fromWire(e.err) : (e.ok as KV[])));
+  }
+
   async changes(prefix: string, afterRevision: number, limit?: number): Promise<ChangesResult> {
     return unwrap(await this.stub.changes(prefix, afterRevision, limit));
   }
@@ -69,9 +74,5 @@ export class RemoteStore implements Store {
 
   async compact(retention?: RetentionPolicy): Promise<number> {
     return unwrap(await this.stub.compact(retention));
-  }
-
-  async resync(): Promise<void> {
-    await this.stub.resync();
   }
 }

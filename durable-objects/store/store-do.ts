@@ -226,9 +226,4 @@ export class StoreDO extends DurableObject<Env> {
   compact(retention?: RetentionPolicy): Envelope<number> {
     return wrap(() => this.log.compact(retention ?? this.retention));
   }
-
-  /** Cron safety net: tells every subscriber to resync everything. */
-  resync(): void {
-    this.notifier.kick(this.log.currentRevision, true);
-  }
 }

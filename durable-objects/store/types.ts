@@ -10,6 +10,8 @@
 //   Expired (410)        a read or watch at a revision below the compacted revision
 //   Timeout (504)        a read at a revision above the current one
 
+import type { ApiError } from "../../workers/shared/errors.ts";
+
 export interface KV {
   key: string;
   /** The object as stored (JSON text). For a delete event: the last value before deletion. */
@@ -81,6 +83,11 @@ export interface Store {
   delete(key: string, expectedRevision?: number): Promise<KV>;
   /** All ops or none; ops get consecutive revisions in order. Returns one KV per op. */
   txn(ops: TxnOp[]): Promise<KV[]>;
+  /**
+   * Several independent transactions in one round trip: each succeeds or fails on its
+   * own (result: its KVs, or the ApiError it failed with), in order.
+   */
+  batch(txns: TxnOp[][]): Promise<(KV[] | ApiError)[]>;
   /**
    * The changes under prefix after afterRevision, oldest first, at most limit of them
    * (history only; no waiting). `revision` is the store's current revision; when

@@ -149,6 +149,22 @@ export function storeContract(name: string, make: () => Promise<TestStore>): voi
       expect(await s.currentRevision()).toBe(rev);
     });
 
+    it("runs independent transactions in one batch, each succeeding or failing alone", async () => {
+      const s = await make();
+      const a = await s.create("/b/a", "1");
+      const res = await s.batch([
+        [{ op: "update", key: "/b/a", value: "2", expectedRevision: a.modRevision }],
+        [{ op: "create", key: "/b/a", value: "dup" }],
+        [{ op: "create", key: "/b/c", value: "c" }],
+      ]);
+      expect(Array.isArray(res[0])).toBe(true);
+      expect(res[1]).toBeInstanceOf(ApiError);
+      expect((res[1] as ApiError).reason).toBe("AlreadyExists");
+      expect(Array.isArray(res[2])).toBe(true);
+      expect((await s.get("/b/a"))!.value).toBe("2");
+      expect((await s.get("/b/c"))!.value).toBe("c");
+    });
+
     it("reports a read above the current revision as a 504 Timeout", async () => {
       const s = await make();
       await s.create("/f/a", "1");

@@ -53,6 +53,26 @@ describe("Notifier", () => {
     ]);
   });
 
+  it("sends nothing more while a delivery is in flight, then the newest revision once", async () => {
+    const sent: number[] = [];
+    const s = manualScheduler();
+    let release = () => {};
+    const n = new Notifier((rev) => {
+      sent.push(rev);
+      return new Promise<void>((r) => (release = r));
+    }, s.schedule);
+    n.kick(1);
+    s.run();
+    n.kick(2);
+    n.kick(3);
+    s.run();
+    expect(sent).toEqual([1]);
+    release();
+    await new Promise((r) => setTimeout(r, 0));
+    s.run();
+    expect(sent).toEqual([1, 3]);
+  });
+
   it("survives a subscriber that throws or rejects", async () => {
     const s = manualScheduler();
     let calls = 0;

@@ -8,6 +8,25 @@ import { decodeKV, type Obj, parseResourceVersion } from "./codec.ts";
 import { type Ctx, getObject, guaranteedUpdate, type Target, type UpdateOptions } from "./registry.ts";
 import { rfc3339 } from "./strategy.ts";
 
+/**
+ * What a binding does to a pod: spec.nodeName and PodScheduled=True, in one write.
+ * Shared by the binding subresource and the scheduler's batched binds. Mutates pod.
+ */
+export function bindPod(pod: Obj, node: string, now: Date): Obj {
+  pod.spec.nodeName = node;
+  pod.status ??= {};
+  const conds: Obj[] = (pod.status.conditions ??= []);
+  const ts = rfc3339(now);
+  const c = conds.find((x) => x.type === "PodScheduled");
+  if (c) {
+    if (c.status !== "True") c.lastTransitionTime = ts;
+    c.status = "True";
+    delete c.reason;
+    delete c.message;
+  } else conds.push({ type: "PodScheduled", status: "True", lastProbeTime: null, lastTransitionTime: ts });
+  return pod;
+}
+
 /** POST pods/{name}/binding: sets spec.nodeName once, as kube-apiserver's BindingREST does. */
 export async function bind(ctx: Ctx, t: Target, body: unknown, opts: UpdateOptions): Promise<Obj> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("the request body must be a Binding object");
@@ -49,18 +68,7 @@ export async function bind(ctx: Ctx, t: Target, body: unknown, opts: UpdateOptio
           `Operation cannot be fulfilled on pods/binding "${t.name}": pod ${t.name} is already assigned to node "${pod.spec.nodeName}"`,
         );
       }
-      pod.spec.nodeName = node;
-      pod.status ??= {};
-      const conds: Obj[] = (pod.status.conditions ??= []);
-      const now = rfc3339(ctx.now());
-      const c = conds.find((x) => x.type === "PodScheduled");
-      if (c) {
-        if (c.status !== "True") c.lastTransitionTime = now;
-        c.status = "True";
-        delete c.reason;
-        delete c.message;
-      } else conds.push({ type: "PodScheduled", status: "True", lastProbeTime: null, lastTransitionTime: now });
-      return pod;
+      return bindPod(pod, node, ctx.now());
     },
     { ...opts, subresource: "binding" },
   );
