@@ -34,6 +34,7 @@ import {
   update,
 } from "./registry.ts";
 import { bind, getScale, updateScale } from "./subresources.ts";
+import { type IncludeObjectPolicy, includeObjectError, includeObjectPolicy, toTable, wantsTable } from "./tables.ts";
 import { watchResponse } from "./watch.ts";
 
 /** Largest request body accepted (etcd's default value limit is 1.5 MiB). */
@@ -128,6 +129,18 @@ function parsePath(group: string, version: string, rest: string): Parsed {
   return { info, namespace, name, sub, watchPath };
 }
 
+/** kubectl's server-side printing: Accept asks for a meta.k8s.io Table. */
+function tableRequest(
+  c: Context<App>,
+  query: URLSearchParams,
+): { includeObject: IncludeObjectPolicy; apiVersion: "meta.k8s.io/v1" | "meta.k8s.io/v1beta1" } | null {
+  const want = wantsTable(c.req.header("accept"));
+  if (!want) return null;
+  const err = includeObjectError(query);
+  if (err) throw badRequest(err);
+  return { includeObject: includeObjectPolicy(query), apiVersion: want.version === "v1" ? "meta.k8s.io/v1" : "meta.k8s.io/v1beta1" };
+}
+
 function returnsObjectOnDelete(info: ResourceInfo): boolean {
   return info.resource === "pods" || info.resource === "namespaces" || info.resource === "services";
 }
@@ -145,12 +158,23 @@ async function handleResource(c: Context<App>, group: string, version: string, r
     switch (method) {
       case "GET":
         if (p.watchPath || query.get("watch") === "true" || query.get("watch") === "1") {
+          const table = tableRequest(c, query);
           return watchResponse(ctx, t, query, {
             bookmarkIntervalMs: intVar(env.WATCH_BOOKMARK_SECONDS, 60) * 1000,
             defaultTimeoutSeconds: 1800 + Math.floor(Math.random() * 1800),
+            render: table
+              ? (objectJSON, first) =>
+                  JSON.stringify(toTable(p.info.resource, [JSON.parse(objectJSON)], new Date(), { ...table, noHeaders: !first }))
+              : undefined,
           });
         }
-        return json(await listJSON(ctx, t, query));
+        {
+          const list = await listJSON(ctx, t, query);
+          const table = tableRequest(c, query);
+          if (!table) return json(list);
+          const parsed = JSON.parse(list);
+          return json(toTable(p.info.resource, parsed.items, new Date(), { ...table, listMeta: parsed.metadata }));
+        }
       case "POST": {
         if (p.info.namespaced && !p.namespace) throw methodNotAllowed();
         const obj = await create(ctx, t, await readBody(c), { dryRun: dryRunOf(query) });
@@ -194,8 +218,11 @@ async function handleResource(c: Context<App>, group: string, version: string, r
   }
   const sub = p.sub; // undefined or "status"
   switch (method) {
-    case "GET":
-      return json(await getJSON(ctx, t, query));
+    case "GET": {
+      const obj = await getJSON(ctx, t, query);
+      const table = tableRequest(c, query);
+      return json(table ? toTable(p.info.resource, [JSON.parse(obj)], new Date(), table) : obj);
+    }
     case "PUT": {
       const { obj, created } = await update(ctx, t, await readBody(c), { dryRun, subresource: sub });
       return json(obj, created ? 201 : 200);

@@ -12,18 +12,23 @@ import { type Ctx, hasSelectors, parseSelectors, scanPrefix, selects, type Targe
 export interface WatchConfig {
   /** Minimum ms between BOOKMARK events. */
   bookmarkIntervalMs: number;
+  /**
+   * Re-renders each event's object (JSON in, JSON out), e.g. as a one-row Table for
+   * kubectl get -w. `first` is true for the first object event of the stream.
+   */
+  render?: (objectJSON: string, first: boolean) => string;
   /** timeoutSeconds when the client gives none (kube-apiserver: 30-60 min). */
   defaultTimeoutSeconds: number;
 }
 
 const encoder = new TextEncoder();
 
-function line(type: string, objectJSON: string): Uint8Array {
+function rawLine(type: string, objectJSON: string): Uint8Array {
   return encoder.encode(`{"type":"${type}","object":${objectJSON}}\n`);
 }
 
 function errorLine(e: ApiError): Uint8Array {
-  return line("ERROR", JSON.stringify(e.toStatus()));
+  return rawLine("ERROR", JSON.stringify(e.toStatus()));
 }
 
 /**
@@ -47,6 +52,13 @@ export async function watchResponse(ctx: Ctx, t: Target, query: URLSearchParams,
     timeoutSeconds = Number(tsParam);
   }
   const filtering = hasSelectors(sel);
+  let first = true;
+  const line = (type: string, objectJSON: string): Uint8Array => {
+    if (!cfg.render || type === "BOOKMARK") return rawLine(type, objectJSON);
+    const out = rawLine(type, cfg.render(objectJSON, first));
+    first = false;
+    return out;
+  };
   const bookmarkKind = { kind: t.info.kind, apiVersion: apiVersionOf(t.info) };
 
   // Where to start. "" and "0" (and sendInitialEvents) mean: the current state as
