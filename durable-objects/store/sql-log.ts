@@ -20,9 +20,15 @@ export function rowEvent(r: Row, prev?: string | null): WatchEvent {
   return prev == null ? { type: "put", kv: toKV(r) } : { type: "put", kv: toKV(r), prev };
 }
 
+/** Rows kept in memory as "newest row of this key" (write-through), to skip a SELECT per write. */
+const LATEST_CACHE_ENTRIES = 20_000;
+
 export class SqlLog {
   private rev = 0;
   private compacted = 0;
+  /** key → newest row (live or tombstone). Insertion order approximates recency. */
+  private readonly latestRows = new Map<string, Row>();
+  private readonly q;
 
   private readonly db: DrizzleSqliteDODatabase;
   private readonly transaction: <T>(fn: () => T) => T;
@@ -32,6 +38,30 @@ export class SqlLog {
     this.db = db;
     this.transaction = transaction;
     this.now = now;
+    // Prepared once: building drizzle queries per call cost more than SQLite itself.
+    const key = sql.placeholder("key");
+    this.q = {
+      latest: db.select().from(kv).where(eq(kv.key, key)).orderBy(desc(kv.id)).limit(1).prepare(),
+      latestAt: db
+        .select()
+        .from(kv)
+        .where(and(eq(kv.key, key), lte(kv.id, sql.placeholder("rev"))))
+        .orderBy(desc(kv.id))
+        .limit(1)
+        .prepare(),
+      insert: db
+        .insert(kv)
+        .values({
+          id: sql.placeholder("id"),
+          key: sql.placeholder("key"),
+          value: sql.placeholder("value"),
+          createRevision: sql.placeholder("createRevision"),
+          prevRevision: sql.placeholder("prevRevision"),
+          deleted: sql.placeholder("deleted"),
+          ts: sql.placeholder("ts"),
+        })
+        .prepare(),
+    };
 
     const top = this.db
       .select({ m: max(kv.id) })
@@ -57,8 +87,21 @@ export class SqlLog {
   }
 
   private latest(key: string, revision?: number): Row | undefined {
-    const where = revision === undefined ? eq(kv.key, key) : and(eq(kv.key, key), lte(kv.id, revision));
-    return this.db.select().from(kv).where(where).orderBy(desc(kv.id)).limit(1).get();
+    if (revision !== undefined) return this.q.latestAt.get({ key, rev: revision });
+    const cached = this.latestRows.get(key);
+    if (cached) return cached;
+    const row = this.q.latest.get({ key });
+    if (row) this.remember(row);
+    return row;
+  }
+
+  private remember(row: Row): void {
+    this.latestRows.delete(row.key);
+    this.latestRows.set(row.key, row);
+    if (this.latestRows.size > LATEST_CACHE_ENTRIES) {
+      const oldest = this.latestRows.keys().next().value;
+      if (oldest !== undefined) this.latestRows.delete(oldest);
+    }
   }
 
   get(key: string, revision?: number): KV | null {
@@ -123,8 +166,9 @@ export class SqlLog {
       let next = this.rev;
       const results: KV[] = [];
       const events: WatchEvent[] = [];
+      const written = new Map<string, Row>();
       for (const op of ops) {
-        const cur = this.latest(op.key);
+        const cur = written.get(op.key) ?? this.latest(op.key);
         const live = cur && !cur.deleted ? cur : undefined;
         next++;
         let row: Row;
@@ -139,10 +183,13 @@ export class SqlLog {
               ? { id: next, key: op.key, value: op.value, createRevision: live.createRevision, prevRevision: live.id, deleted: false, ts }
               : { id: next, key: op.key, value: live.value, createRevision: live.createRevision, prevRevision: live.id, deleted: true, ts };
         }
-        this.db.insert(kv).values(row).run();
+        this.q.insert.run({ ...row, deleted: row.deleted ? 1 : 0 });
         results.push(toKV(row));
         events.push(rowEvent(row, op.op === "update" ? live?.value : undefined));
+        written.set(op.key, row);
       }
+      // The cache learns the new rows only once the transaction body has succeeded.
+      for (const row of written.values()) this.remember(row);
       // Only advance the in-memory revision once the transaction body has succeeded; a
       // throw above leaves it (and the database) untouched.
       this.rev = next;

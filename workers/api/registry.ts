@@ -31,6 +31,35 @@ export interface Ctx {
   now: () => Date;
 }
 
+/**
+ * Objects this isolate recently read or wrote, by key: each entry is a true fact (the
+ * value at that revision), so a read-modify-write may start from it instead of a store
+ * round trip. If it is stale the compare-and-swap fails and the write re-reads.
+ */
+const RECENT_MAX = 5_000;
+const recent = new Map<string, KV>();
+
+function remember(kv: KV): void {
+  recent.delete(kv.key);
+  recent.set(kv.key, kv);
+  if (recent.size > RECENT_MAX) {
+    const oldest = recent.keys().next().value;
+    if (oldest !== undefined) recent.delete(oldest);
+  }
+}
+
+function forget(key: string): void {
+  recent.delete(key);
+}
+
+/**
+ * Namespaces this isolate saw exist recently (key → until when). kube-apiserver's
+ * NamespaceLifecycle admission reads namespaces from an informer, so it is eventually
+ * consistent in the same way; deletes through this isolate drop the entry at once.
+ */
+const NAMESPACE_TTL_MS = 2_000;
+const namespacesSeen = new Map<string, number>();
+
 export function refOf(t: Target, name = t.name): ResourceRef {
   return { group: t.info.group, resource: t.info.resource, name };
 }
@@ -62,6 +91,7 @@ export async function getJSON(ctx: Ctx, t: Target, query: URLSearchParams): Prom
   if (Number.isNaN(rv)) throw badRequest(`invalid resourceVersion "${query.get("resourceVersion")}"`);
   const kv = await ctx.store.get(keyOf(t));
   if (!kv) throw notFound(refOf(t));
+  remember(kv);
   return stampJSON(kv.value, kv.modRevision);
 }
 
@@ -232,7 +262,9 @@ export interface WriteOptions {
 async function checkNamespace(ctx: Ctx, t: Target): Promise<void> {
   if (!t.info.namespaced) return;
   const nsInfo = lookupResource("", "v1", "namespaces")!;
-  const kv = await ctx.store.get(objectKey(nsInfo, undefined, t.namespace!));
+  const nsKey = objectKey(nsInfo, undefined, t.namespace!);
+  if ((namespacesSeen.get(nsKey) ?? 0) > Date.now()) return;
+  const kv = await ctx.store.get(nsKey);
   if (!kv) throw notFound({ group: "", resource: "namespaces", name: t.namespace });
   const ns = JSON.parse(kv.value);
   if (ns.metadata?.deletionTimestamp || ns.status?.phase === "Terminating") {
@@ -246,6 +278,7 @@ async function checkNamespace(ctx: Ctx, t: Target): Promise<void> {
       },
     );
   }
+  namespacesSeen.set(nsKey, Date.now() + NAMESPACE_TTL_MS);
 }
 
 export async function create(ctx: Ctx, t: Target, body: unknown, opts: WriteOptions): Promise<Obj> {
@@ -270,6 +303,7 @@ export async function create(ctx: Ctx, t: Target, body: unknown, opts: WriteOpti
     }
     try {
       const kv = await ctx.store.create(keyOf(target), encodeObject(prepared));
+      remember(kv);
       prepared.metadata.resourceVersion = String(kv.modRevision);
       return prepared;
     } catch (e) {
@@ -297,8 +331,14 @@ export async function guaranteedUpdate(
   mutate: (cur: Obj) => Obj | Promise<Obj>,
   opts: UpdateOptions & { pinnedRV?: number; createIfMissing?: () => Promise<Obj> },
 ): Promise<Obj> {
+  const key = keyOf(t);
+  let useHint = true;
   for (let attempt = 0; ; attempt++) {
-    const kv = await ctx.store.get(keyOf(t));
+    // First attempt: start from what this isolate last saw, if it can be right.
+    let kv: KV | null | undefined = useHint && attempt === 0 ? recent.get(key) : undefined;
+    if (kv && opts.pinnedRV !== undefined && kv.modRevision !== opts.pinnedRV) kv = undefined;
+    const hinted = kv !== undefined;
+    if (kv === undefined) kv = await ctx.store.get(key);
     if (!kv) {
       if (opts.createIfMissing) return opts.createIfMissing();
       throw notFound(refOf(t));
@@ -311,23 +351,38 @@ export async function guaranteedUpdate(
     const finalize = next.metadata.deletionTimestamp && !hasPendingFinalizers(t.info, next);
     const curStored = { ...cur, metadata: { ...cur.metadata } };
     delete curStored.metadata.resourceVersion;
-    if (!finalize && deepEqual(curStored, next)) return cur; // no-op: nothing written, rv unchanged
+    if (!finalize && deepEqual(curStored, next)) {
+      // No-op: nothing written, rv unchanged. A hint may be stale: confirm against the store.
+      if (hinted && opts.pinnedRV === undefined) {
+        useHint = false;
+        attempt = -1;
+        continue;
+      }
+      return cur;
+    }
     if (opts.dryRun) {
       next.metadata.resourceVersion = String(kv.modRevision);
       return next;
     }
     try {
       if (finalize) {
-        const del = await ctx.store.delete(keyOf(t), kv.modRevision);
+        const del = await ctx.store.delete(key, kv.modRevision);
+        forget(key);
+        if (t.info.resource === "namespaces") namespacesSeen.delete(key);
         next.metadata.resourceVersion = String(del.modRevision);
         return next;
       }
-      const res = await ctx.store.update(keyOf(t), encodeObject(next), kv.modRevision);
+      const res = await ctx.store.update(key, encodeObject(next), kv.modRevision);
+      remember(res);
       next.metadata.resourceVersion = String(res.modRevision);
       return next;
     } catch (e) {
-      if (e instanceof ApiError && (e.reason === "Conflict" || e.reason === "NotFound") && opts.pinnedRV === undefined && attempt < 16)
-        continue;
+      forget(key);
+      if (e instanceof ApiError && (e.reason === "Conflict" || e.reason === "NotFound") && attempt < 16) {
+        // A stale hint is not the client's conflict: re-read. With a pinned
+        // resourceVersion that the store no longer has, the conflict is the client's.
+        if (hinted || opts.pinnedRV === undefined) continue;
+      }
       storeError(e, t);
     }
   }
@@ -507,6 +562,8 @@ export async function remove(ctx: Ctx, t: Target, opts: DeleteOptions, dryRun: b
     }
     if (dryRun || write === "none") return { obj: write === "delete" ? cur : next, gone: write === "delete" };
     try {
+      forget(keyOf(t));
+      if (t.info.resource === "namespaces") namespacesSeen.delete(keyOf(t));
       if (write === "delete") {
         const del = await ctx.store.delete(keyOf(t), kv.modRevision);
         cur.metadata.resourceVersion = String(del.modRevision);
