@@ -1,0 +1,368 @@
+// End to end: a control plane and two node agents (process runtime), each started the
+// way a user would (join token from the CLI, `node node-agent/main.ts ...`), dialing out
+// only. Deployments run, crash loops back off, a SIGKILLed agent re-adopts its
+// containers, and a node that goes away for good loses its pods to the other one.
+
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Agent as HttpAgent, fetch as undiciFetch } from "undici";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ControlPlane, kubeconfigYAML, ROOT, startControlPlane } from "../../scripts/control-plane.ts";
+
+const NODE = process.execPath;
+let cp: ControlPlane;
+let dir: string;
+let kubeconfig: string;
+let caFile: string;
+let joinToken: string;
+let dispatcher: HttpAgent;
+const agents = new Map<string, ChildProcess>();
+const logs = new Map<string, string[]>();
+
+async function api(
+  method: string,
+  path: string,
+  body?: unknown,
+  token = cp.token,
+  contentType = "application/json",
+): Promise<{ status: number; body: any }> {
+  const res = await undiciFetch(cp.url + path, {
+    dispatcher,
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": contentType } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: any = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {}
+  return { status: res.status, body: parsed };
+}
+
+async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v) return v as T;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function runAgent(name: string, extra: string[] = [], token: string | undefined = joinToken): ChildProcess {
+  const args = [
+    "node-agent/main.ts",
+    "--server",
+    cp.url,
+    "--name",
+    name,
+    "--runtime",
+    "process",
+    "--state-dir",
+    join(dir, name),
+    "--ca-file",
+    caFile,
+    ...extra,
+  ];
+  if (token) args.push("--join-token", token);
+  const child = spawn(NODE, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const out: string[] = logs.get(name) ?? [];
+  logs.set(name, out);
+  child.stdout!.on("data", (d) => out.push(String(d)));
+  child.stderr!.on("data", (d) => out.push(String(d)));
+  agents.set(name, child);
+  return child;
+}
+
+/** Runs the agent CLI to completion (for the bad-input cases). */
+function agentOnce(args: string[]): { code: number | null; output: string } {
+  const r = spawnSync(NODE, ["node-agent/main.ts", ...args], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
+  return { code: r.status, output: `${r.stdout}${r.stderr}` };
+}
+
+/** Kills every process the process runtime started under a state dir. */
+function killContainers(stateDir: string): void {
+  const d = join(stateDir, "process-runtime");
+  if (!existsSync(d)) return;
+  for (const f of readdirSync(d)) {
+    if (!f.endsWith(".json")) continue;
+    try {
+      const rec = JSON.parse(readFileSync(join(d, f), "utf8"));
+      if (rec.pid) process.kill(-rec.pid, "SIGKILL");
+    } catch {}
+  }
+}
+
+const ready = (p: any) => p.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True");
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "kf-agents-"));
+  cp = await startControlPlane({
+    stateDir: join(dir, "cp"),
+    port: 0,
+    tls: true,
+    cronIntervalMs: 0,
+    vars: { NODE_MONITOR_GRACE_SECONDS: "6", POD_EVICTION_TOLERATION_SECONDS: "2" },
+  });
+  caFile = join(dir, "cp", "tls.crt");
+  dispatcher = new HttpAgent({ connect: { ca: cp.caCert } });
+  kubeconfig = join(dir, "kubeconfig");
+  writeFileSync(kubeconfig, kubeconfigYAML(cp.url, cp.token, cp.caCert));
+  const r = spawnSync(NODE, ["scripts/cli.ts", "join-token", "create", "--kubeconfig", kubeconfig], { cwd: ROOT, encoding: "utf8" });
+  const m = /([a-z0-9]{6}\.[a-z0-9]{16})/.exec(r.stdout);
+  if (!m) throw new Error(`join-token create failed: ${r.stdout}${r.stderr}`);
+  joinToken = m[1];
+  runAgent("agent-a");
+  runAgent("agent-b");
+}, 60_000);
+
+afterAll(async () => {
+  for (const a of agents.values()) a.kill("SIGKILL");
+  for (const n of ["agent-a", "agent-b"]) killContainers(join(dir, n));
+  await cp?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("node agents", () => {
+  it("join with a join token, register Ready nodes with capacity, labels and node info, and renew Leases", async () => {
+    for (const name of ["agent-a", "agent-b"]) {
+      const node = await eventually(`node ${name} Ready`, async () => {
+        const n = (await api("GET", `/api/v1/nodes/${name}`)).body;
+        return n?.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True") && n;
+      });
+      expect(node.metadata.labels).toMatchObject({ "kubernetes.io/hostname": name, "kubernetes.io/os": "linux" });
+      expect(Number(node.status.capacity.cpu)).toBeGreaterThan(0);
+      expect(node.status.allocatable.pods).toBe("110");
+      expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^process:\/\//);
+      expect(node.status.conditions.map((c: any) => c.type).sort()).toEqual(["DiskPressure", "MemoryPressure", "PIDPressure", "Ready"]);
+      const lease = (await api("GET", `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`)).body;
+      expect(lease.spec.holderIdentity).toBe(name);
+      expect(existsSync(join(dir, name, "credential.json"))).toBe(true);
+    }
+  });
+
+  it("runs a Deployment of 3 replicas to Running and Ready with kubelet-like status", async () => {
+    const labels = { app: "sleeper" };
+    const d = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "sleeper" },
+      spec: {
+        replicas: 3,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            terminationGracePeriodSeconds: 2,
+            containers: [
+              {
+                name: "main",
+                image: "busybox",
+                command: ["sh", "-c", "echo hello from $POD_NAME; exec sleep 3600"],
+                env: [{ name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }],
+              },
+            ],
+          },
+        },
+      },
+    };
+    expect((await api("POST", "/apis/apps/v1/namespaces/default/deployments", d)).status).toBe(201);
+    const pods = await eventually(
+      "3 running, ready pods",
+      async () => {
+        const items = (await api("GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Dsleeper")).body.items;
+        return items.length === 3 && items.every((p: any) => p.status.phase === "Running" && ready(p)) && items;
+      },
+      45_000,
+    );
+    for (const p of pods) {
+      const cs = p.status.containerStatuses[0];
+      expect(cs).toMatchObject({ name: "main", ready: true, restartCount: 0, started: true });
+      expect(cs.state.running.startedAt).toMatch(/Z$/);
+      expect(cs.containerID).toMatch(/^process:\/\//);
+      expect(p.status.hostIP).toBeTruthy();
+      expect(p.status.podIP).toBeTruthy();
+      expect(p.status.startTime).toBeTruthy();
+      expect(p.status.conditions.map((c: any) => c.type).sort()).toEqual(["ContainersReady", "Initialized", "PodScheduled", "Ready"]);
+    }
+    expect(new Set(pods.map((p: any) => p.spec.nodeName))).toEqual(new Set(["agent-a", "agent-b"]));
+    const events = (await api("GET", "/api/v1/namespaces/default/events")).body.items.map((e: any) => e.reason);
+    expect(events).toEqual(expect.arrayContaining(["Created", "Started"]));
+    // The container's output landed in the agent's per-container log file.
+    const p0 = pods[0];
+    const logDir = join(dir, p0.spec.nodeName, "logs", p0.metadata.uid, "main");
+    const text = readdirSync(logDir)
+      .map((f) => readFileSync(join(logDir, f), "utf8"))
+      .join("");
+    expect(text).toContain(`hello from ${p0.metadata.name}`);
+  });
+
+  it("puts a crashing container into CrashLoopBackOff", async () => {
+    const pod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "crasher" },
+      spec: { containers: [{ name: "c", image: "busybox", command: ["sh", "-c", "exit 3"] }] },
+    };
+    expect((await api("POST", "/api/v1/namespaces/default/pods", pod)).status).toBe(201);
+    const p = await eventually(
+      "CrashLoopBackOff",
+      async () => {
+        const o = (await api("GET", "/api/v1/namespaces/default/pods/crasher")).body;
+        const cs = o.status?.containerStatuses?.[0];
+        return cs?.state?.waiting?.reason === "CrashLoopBackOff" && o;
+      },
+      40_000,
+    );
+    const cs = p.status.containerStatuses[0];
+    expect(cs.restartCount).toBeGreaterThanOrEqual(1);
+    expect(cs.lastState.terminated).toMatchObject({ exitCode: 3, reason: "Error" });
+    const reasons = (await api("GET", "/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dcrasher")).body.items.map(
+      (e: any) => e.reason,
+    );
+    expect(reasons).toContain("BackOff");
+    await api("DELETE", "/api/v1/namespaces/default/pods/crasher");
+  });
+
+  it("re-adopts its containers after a SIGKILL and restart: same container ids, no restarts, no duplicates", async () => {
+    const before = (await api("GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Dsleeper")).body.items.filter(
+      (p: any) => p.spec.nodeName === "agent-a",
+    );
+    expect(before.length).toBeGreaterThan(0);
+    const ids = new Map(before.map((p: any) => [p.metadata.uid, p.status.containerStatuses[0].containerID]));
+    agents.get("agent-a")!.kill("SIGKILL");
+    await new Promise((r) => setTimeout(r, 1000));
+    runAgent("agent-a", [], undefined); // no join token: the credential in the state dir is reused
+    await eventually(
+      "agent-a back, same containers",
+      async () => {
+        const items = (await api("GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Dsleeper")).body.items.filter(
+          (p: any) => p.spec.nodeName === "agent-a",
+        );
+        return (
+          items.length === before.length &&
+          items.every(
+            (p: any) =>
+              ids.get(p.metadata.uid) === p.status.containerStatuses[0].containerID &&
+              p.status.containerStatuses[0].restartCount === 0 &&
+              ready(p),
+          )
+        );
+      },
+      30_000,
+    );
+    // Exactly one live process record per container.
+    const recs = readdirSync(join(dir, "agent-a", "process-runtime")).filter((f) => f.endsWith(".json"));
+    const live = recs
+      .map((f) => JSON.parse(readFileSync(join(dir, "agent-a", "process-runtime", f), "utf8")))
+      .filter((r) => r.exitCode === undefined && r.finishedAt === undefined);
+    const perContainer = new Map<string, number>();
+    for (const r of live) {
+      const k = `${r.labels?.["io.kubeflare.pod.uid"]}/${r.labels?.["io.kubeflare.container.name"]}`;
+      perContainer.set(k, (perContainer.get(k) ?? 0) + 1);
+    }
+    expect([...perContainer.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it("refuses a node credential used for another node's objects", async () => {
+    const cred = JSON.parse(readFileSync(join(dir, "agent-a", "credential.json"), "utf8"));
+    const r = await api(
+      "PATCH",
+      "/api/v1/nodes/agent-b",
+      { metadata: { labels: { stolen: "yes" } } },
+      cred.token,
+      "application/merge-patch+json",
+    );
+    expect(r.status).toBe(403);
+    expect(r.body.reason).toBe("Forbidden");
+  });
+
+  it("moves the pods of a node that stops for good to the other node", async () => {
+    agents.get("agent-b")!.kill("SIGKILL");
+    await eventually(
+      "agent-b NotReady",
+      async () => {
+        const n = (await api("GET", "/api/v1/nodes/agent-b")).body;
+        return n.status.conditions.find((c: any) => c.type === "Ready")?.status === "Unknown";
+      },
+      30_000,
+    );
+    await eventually(
+      "3 ready pods on agent-a",
+      async () => {
+        const items = (await api("GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Dsleeper")).body.items.filter(
+          (p: any) => !p.metadata.deletionTimestamp,
+        );
+        return items.length === 3 && items.every((p: any) => p.spec.nodeName === "agent-a" && ready(p));
+      },
+      45_000,
+    );
+    killContainers(join(dir, "agent-b"));
+  });
+});
+
+describe("agent bad input", () => {
+  it("rejects an unknown runtime", () => {
+    const r = agentOnce(["--server", cp.url, "--join-token", joinToken, "--runtime", "lxc", "--state-dir", join(dir, "bad1")]);
+    expect(r.code).toBe(2);
+    expect(r.output).toContain('unknown runtime "lxc"');
+  });
+
+  it("says clearly when the server cannot be reached", () => {
+    const r = agentOnce([
+      "--server",
+      "https://127.0.0.1:1",
+      "--join-token",
+      joinToken,
+      "--runtime",
+      "fake",
+      "--name",
+      "nowhere",
+      "--state-dir",
+      join(dir, "bad2"),
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain("cannot reach the control plane");
+  });
+
+  it("rejects a wrong join token and registers nothing", async () => {
+    const r = agentOnce([
+      "--server",
+      cp.url,
+      "--join-token",
+      "abcdef.0123456789abcdef",
+      "--runtime",
+      "fake",
+      "--name",
+      "intruder",
+      "--state-dir",
+      join(dir, "bad3"),
+      "--ca-file",
+      caFile,
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain("join token was rejected");
+    expect((await api("GET", "/api/v1/nodes/intruder")).status).toBe(404);
+    expect(existsSync(join(dir, "bad3", "credential.json"))).toBe(false);
+  });
+
+  it("refuses a state dir that holds another node's credential", () => {
+    const r = agentOnce([
+      "--server",
+      cp.url,
+      "--name",
+      "someone-else",
+      "--runtime",
+      "fake",
+      "--state-dir",
+      join(dir, "agent-a"),
+      "--ca-file",
+      caFile,
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.output).toContain('holds the credential of node "agent-a"');
+  });
+});
