@@ -126,9 +126,9 @@ export async function obtainCredential(cfg: AgentConfig): Promise<Credential> {
   } catch (e) {
     throw new UsageError(`cannot reach the control plane at ${cfg.server}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  let res;
+  let res: { token: string };
   try {
-    res = await client.request("POST", "/apis/kubeflare.dev/v1/nodecredentials", { nodeName: cfg.name });
+    res = (await client.request("POST", "/apis/kubeflare.dev/v1/nodecredentials", { nodeName: cfg.name })) as { token: string };
   } catch (e) {
     if (e instanceof ApiStatusError && e.code === 401) throw new UsageError("the join token was rejected: it is wrong, expired or revoked");
     throw new UsageError(`joining failed: ${e instanceof Error ? e.message : String(e)}`);
