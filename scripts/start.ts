@@ -1,12 +1,30 @@
-// npm start: a local control plane on http://127.0.0.1:8787 with state kept across
-// restarts, and a kubeconfig for its admin user.
+// npm start: a local control plane on https://127.0.0.1:8787 with state kept across
+// restarts, a kubeconfig for its admin user, and local node agents (docker if a Docker
+// engine answers, otherwise the process runtime), so `kubectl apply` of a Deployment
+// runs pods right away.
 //
-//   npm start -- [--port N] [--host H] [--state-dir D] [--kubeconfig F] [--verbose]
+//   npm start -- [--port N] [--host H] [--state-dir D] [--kubeconfig F] [--http]
+//                [--agents N] [--no-agent] [--runtime docker|process|fake] [--verbose]
 
-import { writeFileSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { kubeconfigYAML, ROOT, startControlPlane } from "./control-plane.ts";
+
+const USAGE = `usage: npm start -- [options]
+  --port N            port to listen on (default 8787; 0: any free port)
+  --host H            address to listen on (default 127.0.0.1)
+  --state-dir D       state kept across restarts (default .wrangler/state)
+  --kubeconfig F      where to write the admin kubeconfig (default ./kubeconfig)
+  --http              serve plain HTTP instead of HTTPS (kubectl then sends no token)
+  --agents N          local node agents to start (default 1)
+  --no-agent          start no node agent
+  --runtime R         the agents' runtime: docker, process or fake (default: docker if a
+                      Docker engine answers on /var/run/docker.sock, else process)
+  --verbose           print workerd's logs`;
 
 const { values } = parseArgs({
   options: {
@@ -16,19 +34,43 @@ const { values } = parseArgs({
     kubeconfig: { type: "string", default: join(process.cwd(), "kubeconfig") },
     verbose: { type: "boolean", default: false },
     http: { type: "boolean", default: false },
+    agents: { type: "string", default: "1" },
+    "no-agent": { type: "boolean", default: false },
+    runtime: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 
+function fail(msg: string): never {
+  console.error(`${msg}\n\n${USAGE}`);
+  process.exit(2);
+}
+
 if (values.help) {
-  console.log("usage: npm start -- [--port N] [--host H] [--state-dir D] [--kubeconfig FILE] [--http] [--verbose]");
-  console.log("  --http  serve plain HTTP instead of HTTPS (kubectl then sends no token: use curl or client libraries)");
+  console.log(USAGE);
   process.exit(0);
 }
 const port = Number(values.port);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`--port: not a port number: ${values.port}`);
-  process.exit(2);
+if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port: not a port number: ${values.port}`);
+const agentCount = values["no-agent"] ? 0 : Number(values.agents);
+if (!Number.isInteger(agentCount) || agentCount < 0 || agentCount > 50) fail(`--agents: expected 0..50, got ${values.agents}`);
+if (values.runtime && !["docker", "process", "fake"].includes(values.runtime)) fail(`--runtime: unknown runtime "${values.runtime}"`);
+
+/** Whether a Docker engine answers on its default socket. */
+function dockerAnswers(): Promise<boolean> {
+  if (!existsSync("/var/run/docker.sock")) return Promise.resolve(false);
+  return new Promise((done) => {
+    const req = http.request({ socketPath: "/var/run/docker.sock", path: "/_ping", timeout: 2000 }, (res) => {
+      res.resume();
+      done(res.statusCode === 200);
+    });
+    req.on("error", () => done(false));
+    req.on("timeout", () => {
+      req.destroy();
+      done(false);
+    });
+    req.end();
+  });
 }
 
 const stateDir = resolve(values["state-dir"]!);
@@ -39,7 +81,32 @@ writeFileSync(kubeconfig, kubeconfigYAML(cp.url, cp.token, cp.caCert), { mode: 0
 console.log(`control plane: ${cp.url}`);
 console.log(`state:         ${stateDir}`);
 console.log(`kubeconfig:    ${kubeconfig}`);
-console.log(`try:           KUBECONFIG=${kubeconfig} kubectl get namespaces`);
+
+const agents: ChildProcess[] = [];
+if (agentCount > 0) {
+  const runtime = values.runtime ?? ((await dockerAnswers()) ? "docker" : "process");
+  const base = hostname().toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+|-+$/g, "") || "node";
+  const names = Array.from({ length: agentCount }, (_, i) => (agentCount === 1 ? base : `${base}-${i + 1}`));
+  const dirs = names.map((n) => join(stateDir, "agents", n));
+  // A join token only for agents that have no credential yet (restarts reuse theirs).
+  let token: string | undefined;
+  if (dirs.some((d) => !existsSync(join(d, "credential.json")))) {
+    const r = spawnSync(process.execPath, [join(ROOT, "scripts", "cli.ts"), "join-token", "create", "--ttl", "1h", "--description", "npm start", "--kubeconfig", kubeconfig], {
+      encoding: "utf8",
+    });
+    token = /([a-z0-9]{6}\.[a-z0-9]{16})/.exec(r.stdout)?.[1];
+    if (!token) console.error(`could not create a join token for the local agents: ${r.stdout}${r.stderr}`);
+  }
+  for (let i = 0; i < names.length; i++) {
+    const args = [join(ROOT, "node-agent", "main.ts"), "--server", cp.url, "--name", names[i], "--runtime", runtime, "--state-dir", dirs[i]];
+    if (cp.caCert) args.push("--ca-file", join(stateDir, "tls.crt"));
+    if (token) args.push("--join-token", token);
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
+    agents.push(child);
+  }
+  console.log(`agents:        ${names.join(", ")} (${runtime} runtime)`);
+}
+console.log(`try:           KUBECONFIG=${kubeconfig} kubectl get nodes`);
 
 let stopping = false;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
@@ -47,6 +114,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     if (stopping) return;
     stopping = true;
     console.log("stopping");
+    for (const a of agents) a.kill("SIGTERM");
     await cp.stop();
     process.exit(0);
   });
