@@ -2,7 +2,6 @@
 // resync: it tells the scheduler and the controller manager directly (not through the
 // store's notifications, which are what it backs up) to look at everything again.
 
-import { RemoteStore } from "../durable-objects/store/remote.ts";
 import { createApp } from "./api/app.ts";
 import type { Env } from "./env.ts";
 

@@ -6,21 +6,13 @@ import { type Context, Hono } from "hono";
 import { parse as parseYAML } from "yaml";
 import { RemoteStore } from "../../durable-objects/store/remote.ts";
 import { type Env, intVar } from "../env.ts";
-import {
-  ApiError,
-  badRequest,
-  internal,
-  methodNotAllowed,
-  notFound,
-  tooLarge,
-  unauthorized,
-  unsupportedMediaType,
-} from "../shared/errors.ts";
+import { ApiError, badRequest, internal, methodNotAllowed, notFound, tooLarge, unsupportedMediaType } from "../shared/errors.ts";
 import { patchTypeOf } from "../shared/patch.ts";
 import { lookupResource, type ResourceInfo } from "../shared/resources.ts";
-import { checkBearer } from "./auth.ts";
+import { authMiddleware } from "./auth.ts";
 import { ensureBootstrap } from "./bootstrap.ts";
 import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from "./discovery.ts";
+import { mountOpenAPI } from "./openapi.ts";
 import {
   type Ctx,
   create,
@@ -33,6 +25,7 @@ import {
   type Target,
   update,
 } from "./registry.ts";
+import { registerAuthRoutes } from "./reviews.ts";
 import { bind, getScale, updateScale } from "./subresources.ts";
 import { type IncludeObjectPolicy, includeObjectError, includeObjectPolicy, toTable, wantsTable } from "./tables.ts";
 import { watchResponse } from "./watch.ts";
@@ -266,10 +259,9 @@ export function createApp(): Hono<App> {
   app.get("/version", () => json(SERVER_VERSION));
   for (const p of ["/healthz", "/livez", "/readyz"]) app.get(p, () => new Response("ok", { headers: { "content-type": "text/plain" } }));
 
-  app.use("*", async (c, next) => {
-    if (!(await checkBearer(c.req.header("authorization"), c.env.ADMIN_TOKEN))) throw unauthorized();
-    await next();
-  });
+  // Authentication and authorization (auth.ts): 401 / 403 Status before any route below.
+  app.use("*", authMiddleware);
+  mountOpenAPI(app); // /openapi/v2 (JSON or protobuf, as kubectl asks) and /openapi/v3
 
   app.get("/api", () => json(apiVersions()));
   app.get("/api/v1", () => json(apiResourceList("", "v1")));
@@ -284,6 +276,7 @@ export function createApp(): Hono<App> {
     if (!doc) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
     return json(doc);
   });
+  registerAuthRoutes(app); // TokenRequest, access/subject reviews, NodeCredential
   app.all("/api/v1/*", (c) => handleResource(c, "", "v1", c.req.path.slice("/api/v1/".length)));
   app.all("/apis/:group/:version/*", (c) => {
     const { group, version } = c.req.param();

@@ -1,9 +1,10 @@
 // The namespaces every cluster has from the start (default, kube-system, kube-public,
-// kube-node-lease). Ensured once per Worker isolate before its first request; a failed
-// attempt is retried on the next request.
+// kube-node-lease) and the built-in RBAC objects (rbac-bootstrap.ts). Ensured once per
+// Worker isolate before its first request; a failed attempt is retried on the next request.
 
 import { ApiError } from "../shared/errors.ts";
 import { lookupResource } from "../shared/resources.ts";
+import { ensureBuiltinRBAC } from "./rbac-bootstrap.ts";
 import { type Ctx, create } from "./registry.ts";
 
 export const SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -22,6 +23,7 @@ async function bootstrap(ctx: Ctx): Promise<void> {
       if (!(e instanceof ApiError && e.reason === "AlreadyExists")) throw e;
     }
   }
+  await ensureBuiltinRBAC(ctx);
 }
 
 export function ensureBootstrap(ctx: Ctx): Promise<void> {

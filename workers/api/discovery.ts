@@ -23,7 +23,7 @@ function resourceEntries(info: ResourceInfo): object[] {
     singularName: info.singular,
     namespaced: info.namespaced,
     kind: info.kind,
-    verbs: VERBS,
+    verbs: info.verbs ?? VERBS,
     ...(info.shortNames.length ? { shortNames: info.shortNames } : {}),
     ...(info.categories.length ? { categories: info.categories } : {}),
     storageVersionHash: "",
@@ -41,6 +41,16 @@ function resourceEntries(info: ResourceInfo): object[] {
       };
     if (sub === "binding")
       return { name: `${info.resource}/binding`, singularName: "", namespaced: info.namespaced, kind: "Binding", verbs: ["create"] };
+    if (sub === "token")
+      return {
+        name: `${info.resource}/token`,
+        singularName: "",
+        namespaced: info.namespaced,
+        group: "authentication.k8s.io",
+        version: "v1",
+        kind: "TokenRequest",
+        verbs: ["create"],
+      };
     if (sub === "finalize")
       return { name: `${info.resource}/finalize`, singularName: "", namespaced: info.namespaced, kind: info.kind, verbs: ["update"] };
     return {

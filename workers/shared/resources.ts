@@ -18,9 +18,16 @@ export interface ResourceInfo {
   hasSpec: boolean;
   /** Field selector keys accepted besides metadata.name / metadata.namespace. */
   fieldSelectors: string[];
+  /**
+   * Verbs served when not the full set: the create-only, never-stored resources
+   * (SubjectAccessReview and friends, NodeCredential) served by their own routes.
+   */
+  verbs?: string[];
 }
 
 const ALL = ["all"];
+const RBAC = "rbac.authorization.k8s.io";
+const CREATE_ONLY = ["create"];
 
 function r(
   group: string,
@@ -98,7 +105,7 @@ export const RESOURCES: ResourceInfo[] = [
       "type",
     ],
   }),
-  r("", "v1", "serviceaccounts", "ServiceAccount", { shortNames: ["sa"], hasSpec: false }),
+  r("", "v1", "serviceaccounts", "ServiceAccount", { shortNames: ["sa"], hasSpec: false, subresources: ["token"] }),
   r("apps", "v1", "deployments", "Deployment", {
     shortNames: ["deploy"],
     categories: ALL,
@@ -110,6 +117,18 @@ export const RESOURCES: ResourceInfo[] = [
     subresources: ["status", "scale"],
   }),
   r("coordination.k8s.io", "v1", "leases", "Lease", {}),
+  r(RBAC, "v1", "roles", "Role", { hasSpec: false }),
+  r(RBAC, "v1", "rolebindings", "RoleBinding", { hasSpec: false }),
+  r(RBAC, "v1", "clusterroles", "ClusterRole", { namespaced: false, hasSpec: false }),
+  r(RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", { namespaced: false, hasSpec: false }),
+  // Create-only and never stored: answered by workers/api/reviews.ts and nodes-join.ts.
+  r("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", { namespaced: false, verbs: CREATE_ONLY }),
+  r("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", { namespaced: false, verbs: CREATE_ONLY }),
+  r("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", { namespaced: false, verbs: CREATE_ONLY }),
+  r("authorization.k8s.io", "v1", "localsubjectaccessreviews", "LocalSubjectAccessReview", { verbs: CREATE_ONLY }),
+  r("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", { namespaced: false, verbs: CREATE_ONLY }),
+  r("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", { namespaced: false, verbs: CREATE_ONLY }),
+  r("kubeflare.dev", "v1", "nodecredentials", "NodeCredential", { namespaced: false, verbs: CREATE_ONLY }),
 ];
 
 const byPath = new Map<string, ResourceInfo>();

@@ -513,7 +513,15 @@ function selectorMatches(sel: Obj, labels: Obj): boolean {
 
 type NameCheck = (s: string) => string[];
 
+/** RBAC object names are path segments (kube's ValidateRBACName), so "system:node" is valid. */
+function pathSegmentNameErrors(s: string): string[] {
+  if (s === "." || s === "..") return [`may not be '${s}'`];
+  for (const c of ["/", "%"]) if (s.includes(c)) return [`may not contain '${c}'`];
+  return [];
+}
+
 function nameCheckFor(info: ResourceInfo): NameCheck {
+  if (info.group === "rbac.authorization.k8s.io") return pathSegmentNameErrors;
   if (info.group === "" && info.kind === "Namespace") return dns1123LabelErrors;
   if (info.group === "" && info.kind === "Service") return dns1035LabelErrors;
   return dns1123SubdomainErrors;
@@ -1232,6 +1240,78 @@ function validateEvent(obj: Obj, errs: FieldError[]): void {
 }
 
 // ---------------------------------------------------------------------------------------
+// RBAC (rbac.authorization.k8s.io/v1): rules of Roles and ClusterRoles, roleRef and
+// subjects of bindings (kube's ValidatePolicyRule / ValidateRoleBinding, in short).
+
+function stringList(v: unknown, field: string, errs: FieldError[]): string[] {
+  const l = list(v, field, errs);
+  l.forEach((x, i) => {
+    if (typeof x !== "string") errs.push(invalidError(`${field}[${i}]`, x, "must be a string"));
+  });
+  return l.filter((x): x is string => typeof x === "string");
+}
+
+function validatePolicyRules(obj: Obj, namespaced: boolean, errs: FieldError[]): void {
+  list(obj.rules, "rules", errs).forEach((rule, i) => {
+    const p = `rules[${i}]`;
+    if (!isObj(rule)) {
+      errs.push(invalidError(p, rule, "must be an object"));
+      return;
+    }
+    if (stringList(rule.verbs, `${p}.verbs`, errs).length === 0)
+      errs.push(requiredError(`${p}.verbs`, "verbs must contain at least one value"));
+    const groups = stringList(rule.apiGroups, `${p}.apiGroups`, errs);
+    const resources = stringList(rule.resources, `${p}.resources`, errs);
+    const names = stringList(rule.resourceNames, `${p}.resourceNames`, errs);
+    const urls = stringList(rule.nonResourceURLs, `${p}.nonResourceURLs`, errs);
+    if (urls.length > 0) {
+      if (namespaced) errs.push(invalidError(`${p}.nonResourceURLs`, urls, "namespaced rules cannot apply to non-resource URLs"));
+      if (groups.length || resources.length || names.length) {
+        errs.push(invalidError(`${p}.nonResourceURLs`, urls, "rules cannot apply to both regular resources and non-resource URLs"));
+      }
+      return;
+    }
+    if (groups.length === 0) errs.push(requiredError(`${p}.apiGroups`, "resource rules must supply at least one api group"));
+    if (resources.length === 0) errs.push(requiredError(`${p}.resources`, "resource rules must supply at least one resource"));
+  });
+}
+
+const RBAC_GROUP = "rbac.authorization.k8s.io";
+
+function validateRoleBinding(obj: Obj, namespaced: boolean, errs: FieldError[]): void {
+  const ref = obj.roleRef;
+  if (!isObj(ref)) errs.push(requiredError("roleRef"));
+  else {
+    if (ref.apiGroup !== RBAC_GROUP) errs.push(notSupportedError("roleRef.apiGroup", ref.apiGroup ?? "", [RBAC_GROUP]));
+    const kinds = namespaced ? ["Role", "ClusterRole"] : ["ClusterRole"];
+    if (!kinds.includes(str(ref.kind))) errs.push(notSupportedError("roleRef.kind", ref.kind ?? "", kinds));
+    if (str(ref.name) === "") errs.push(requiredError("roleRef.name"));
+    else for (const m of pathSegmentNameErrors(ref.name)) errs.push(invalidError("roleRef.name", ref.name, m));
+  }
+  list(obj.subjects, "subjects", errs).forEach((s, i) => {
+    const p = `subjects[${i}]`;
+    if (!isObj(s)) {
+      errs.push(invalidError(p, s, "must be an object"));
+      return;
+    }
+    if (str(s.name) === "") errs.push(requiredError(`${p}.name`));
+    switch (s.kind) {
+      case "ServiceAccount":
+        if (str(s.apiGroup) !== "") errs.push(notSupportedError(`${p}.apiGroup`, s.apiGroup, [""]));
+        if (str(s.name) !== "") for (const m of dns1123SubdomainErrors(s.name)) errs.push(invalidError(`${p}.name`, s.name, m));
+        if (!namespaced && str(s.namespace) === "") errs.push(requiredError(`${p}.namespace`));
+        break;
+      case "User":
+      case "Group":
+        if (str(s.apiGroup) !== "" && s.apiGroup !== RBAC_GROUP) errs.push(notSupportedError(`${p}.apiGroup`, s.apiGroup, [RBAC_GROUP]));
+        break;
+      default:
+        errs.push(notSupportedError(`${p}.kind`, s.kind ?? "", ["ServiceAccount", "User", "Group"]));
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------
 // Entry points.
 
 function kindKey(info: ResourceInfo): string {
@@ -1277,6 +1357,14 @@ export function validateCreate(info: ResourceInfo, obj: Record<string, any>): Fi
     case "Event":
       validateEvent(obj, errs);
       break;
+    case "Role.rbac.authorization.k8s.io":
+    case "ClusterRole.rbac.authorization.k8s.io":
+      validatePolicyRules(obj, info.namespaced, errs);
+      break;
+    case "RoleBinding.rbac.authorization.k8s.io":
+    case "ClusterRoleBinding.rbac.authorization.k8s.io":
+      validateRoleBinding(obj, info.namespaced, errs);
+      break;
   }
   return errs;
 }
@@ -1307,6 +1395,10 @@ export function validateUpdate(info: ResourceInfo, obj: Record<string, any>, old
       validateImmutableData(obj, old, ["data"], errs, effectiveSecretData);
       break;
     }
+    case "RoleBinding.rbac.authorization.k8s.io":
+    case "ClusterRoleBinding.rbac.authorization.k8s.io":
+      if (!semanticEqual(obj.roleRef, old.roleRef)) errs.push(invalidError("roleRef", obj.roleRef, "cannot change roleRef"));
+      break;
   }
   return errs;
 }
