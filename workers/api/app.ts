@@ -3,13 +3,13 @@
 // handler that parses the path and dispatches on verb and subresource.
 
 import { type Context, Hono } from "hono";
-import { parse as parseYAML } from "yaml";
 import { RemoteStore } from "../../durable-objects/store/remote.ts";
 import { type Env, intVar } from "../env.ts";
-import { ApiError, badRequest, internal, methodNotAllowed, notFound, tooLarge, unsupportedMediaType } from "../shared/errors.ts";
+import { ApiError, badRequest, internal, methodNotAllowed, notFound, unsupportedMediaType } from "../shared/errors.ts";
 import { patchTypeOf } from "../shared/patch.ts";
 import { lookupResource, type ResourceInfo } from "../shared/resources.ts";
 import { authMiddleware } from "./auth.ts";
+import { readBody } from "./body.ts";
 import { ensureBootstrap } from "./bootstrap.ts";
 import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from "./discovery.ts";
 import { mountOpenAPI } from "./openapi.ts";
@@ -30,9 +30,6 @@ import { bind, getScale, updateScale } from "./subresources.ts";
 import { type IncludeObjectPolicy, includeObjectError, includeObjectPolicy, toTable, wantsTable } from "./tables.ts";
 import { watchResponse } from "./watch.ts";
 
-/** Largest request body accepted (etcd's default value limit is 1.5 MiB). */
-export const MAX_BODY_BYTES = 1.5 * 1024 * 1024;
-
 type App = { Bindings: Env };
 
 function json(body: unknown, status = 200): Response {
@@ -47,42 +44,6 @@ function statusResponse(e: ApiError): Response {
   if (e.code === 401) headers["www-authenticate"] = 'Bearer realm="kubeflare"';
   if (e.details.retryAfterSeconds) headers["retry-after"] = String(e.details.retryAfterSeconds);
   return new Response(JSON.stringify(e.toStatus()), { status: e.code, headers });
-}
-
-/** Reads and parses a JSON (or YAML) request body with the size limit. */
-async function readBody(c: Context<App>, opts: { patch?: boolean; optional?: boolean } = {}): Promise<unknown> {
-  const len = Number(c.req.header("content-length") ?? "0");
-  if (len > MAX_BODY_BYTES) throw tooLarge(`the request body is too large: ${len} bytes, limit ${MAX_BODY_BYTES}`);
-  const buf = await c.req.arrayBuffer();
-  if (buf.byteLength > MAX_BODY_BYTES) throw tooLarge(`the request body is too large: ${buf.byteLength} bytes, limit ${MAX_BODY_BYTES}`);
-  if (buf.byteLength === 0) {
-    if (opts.optional) return undefined;
-    throw badRequest("the request body is empty");
-  }
-  const text = new TextDecoder().decode(buf);
-  const ct = (c.req.header("content-type") ?? "application/json").split(";")[0].trim().toLowerCase();
-  if (opts.patch) {
-    try {
-      return JSON.parse(text);
-    } catch (e) {
-      throw badRequest(`the patch is not valid JSON: ${(e as Error).message}`);
-    }
-  }
-  if (ct === "application/json" || ct === "" || ct === "*/*") {
-    try {
-      return JSON.parse(text);
-    } catch (e) {
-      throw badRequest(`the request body is not valid JSON: ${(e as Error).message}`);
-    }
-  }
-  if (ct === "application/yaml" || ct === "application/x-yaml" || ct === "text/yaml") {
-    try {
-      return parseYAML(text, { maxAliasCount: 100 });
-    } catch (e) {
-      throw badRequest(`the request body is not valid YAML: ${(e as Error).message}`);
-    }
-  }
-  throw unsupportedMediaType(ct);
 }
 
 function dryRunOf(query: URLSearchParams): boolean {
