@@ -345,7 +345,7 @@ describe("delete", () => {
     cm.metadata.finalizers = ["example.com/a", "example.com/b"];
     await api("POST", `/api/v1/namespaces/${ns}/configmaps`, cm);
     const d = await api("DELETE", `/api/v1/namespaces/${ns}/configmaps/f`);
-    expect(d.status).toBe(202);
+    expect(d.status).toBe(200);
     expect(d.body.metadata.deletionTimestamp).toBeTruthy();
     const still = await api("GET", `/api/v1/namespaces/${ns}/configmaps/f`);
     expect(still.status).toBe(200);
@@ -367,11 +367,43 @@ describe("delete", () => {
     const ns = await freshNamespace();
     await api("POST", `/api/v1/namespaces/${ns}/pods`, newPod("p", { nodeName: "n1" }));
     const d = await api("DELETE", `/api/v1/namespaces/${ns}/pods/p`);
-    expect(d.status).toBe(202);
+    expect(d.status).toBe(200);
     expect(d.body.metadata.deletionGracePeriodSeconds).toBe(30);
     expect((await api("GET", `/api/v1/namespaces/${ns}/pods/p`)).status).toBe(200);
     const now = await api("DELETE", `/api/v1/namespaces/${ns}/pods/p`, { kind: "DeleteOptions", apiVersion: "v1", gracePeriodSeconds: 0 });
     expect(now.status).toBe(200);
+    expect((await api("GET", `/api/v1/namespaces/${ns}/pods/p`)).status).toBe(404);
+  });
+
+  it("keeps a gracefully deleted pod after its last finalizer goes, until its agent deletes it with grace 0", async () => {
+    const ns = await freshNamespace();
+    await api("POST", `/api/v1/namespaces/${ns}/pods`, newPod("p", { nodeName: "n1" }));
+    const d = await api("DELETE", `/api/v1/namespaces/${ns}/pods/p?propagationPolicy=Foreground`);
+    expect(d.body.metadata.finalizers).toEqual(["foregroundDeletion"]);
+    expect(d.body.metadata.deletionGracePeriodSeconds).toBe(30);
+    const merge = { contentType: "application/merge-patch+json" };
+    const cleared = await api("PATCH", `/api/v1/namespaces/${ns}/pods/p`, { metadata: { finalizers: null } }, merge);
+    expect(cleared.status).toBe(200);
+    expect((await api("GET", `/api/v1/namespaces/${ns}/pods/p`)).status).toBe(200);
+    const now = await api("DELETE", `/api/v1/namespaces/${ns}/pods/p?gracePeriodSeconds=0`);
+    expect(now.status).toBe(200);
+    expect((await api("GET", `/api/v1/namespaces/${ns}/pods/p`)).status).toBe(404);
+  });
+
+  it("shortens the grace period of a pod held by a finalizer", async () => {
+    const ns = await freshNamespace();
+    const pod = newPod("p", { nodeName: "n1" }) as any;
+    pod.metadata.finalizers = ["example.com/hold"];
+    await api("POST", `/api/v1/namespaces/${ns}/pods`, pod);
+    expect((await api("DELETE", `/api/v1/namespaces/${ns}/pods/p`)).body.metadata.deletionGracePeriodSeconds).toBe(30);
+    const short = await api("DELETE", `/api/v1/namespaces/${ns}/pods/p?gracePeriodSeconds=0`);
+    expect(short.body.metadata.deletionGracePeriodSeconds).toBe(0);
+    await api(
+      "PATCH",
+      `/api/v1/namespaces/${ns}/pods/p`,
+      { metadata: { finalizers: null } },
+      { contentType: "application/merge-patch+json" },
+    );
     expect((await api("GET", `/api/v1/namespaces/${ns}/pods/p`)).status).toBe(404);
   });
 
@@ -388,7 +420,7 @@ describe("delete", () => {
   it("marks a namespace Terminating until its spec.finalizers are cleared through /finalize", async () => {
     const ns = await freshNamespace();
     const d = await api("DELETE", `/api/v1/namespaces/${ns}`);
-    expect(d.status).toBe(202);
+    expect(d.status).toBe(200);
     expect(d.body.status.phase).toBe("Terminating");
     expect(d.body.spec.finalizers).toEqual(["kubernetes"]);
     const blocked = await api("POST", `/api/v1/namespaces/${ns}/configmaps`, newConfigMap("late"));

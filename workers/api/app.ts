@@ -199,7 +199,8 @@ async function handleResource(c: Context<App>, group: string, version: string, r
           details: { name: t.name, group: p.info.group, kind: p.info.resource, uid: obj.metadata.uid },
         });
       }
-      return json(obj, gone ? 200 : 202);
+      // kube-apiserver answers 200 for a graceful or finalizer-held deletion too.
+      return json(obj, 200);
     }
     default:
       throw methodNotAllowed();

@@ -348,7 +348,10 @@ export async function guaranteedUpdate(
     const desired = await mutate(structuredClone(cur));
     const next = prepareUpdate(t.info, cur, desired, opts.subresource);
     delete next.metadata.resourceVersion;
-    const finalize = next.metadata.deletionTimestamp && !hasPendingFinalizers(t.info, next);
+    // The last finalizer gone deletes the object, unless a graceful deletion (a pod on a
+    // node) is still waiting for its agent, which completes it with grace 0.
+    const finalize =
+      next.metadata.deletionTimestamp && !hasPendingFinalizers(t.info, next) && !(next.metadata.deletionGracePeriodSeconds > 0);
     const curStored = { ...cur, metadata: { ...cur.metadata } };
     delete curStored.metadata.resourceVersion;
     if (!finalize && deepEqual(curStored, next)) {
@@ -544,9 +547,11 @@ export async function remove(ctx: Ctx, t: Target, opts: DeleteOptions, dryRun: b
     if (finalizers.length > 0) m.finalizers = finalizers;
     if (hasPendingFinalizers(t.info, next)) {
       write = cur.metadata.deletionTimestamp && deepEqual(finalizers, cur.metadata.finalizers ?? []) ? "none" : "mark";
-      if (!m.deletionTimestamp) {
+      // Marked now, or marked before with a longer grace period that this request shortens.
+      if (!m.deletionTimestamp || grace < (m.deletionGracePeriodSeconds ?? 0)) {
         m.deletionTimestamp = rfc3339(new Date(now.getTime() + grace * 1000));
         m.deletionGracePeriodSeconds = grace;
+        write = "mark";
       }
       if (t.info.resource === "namespaces") next.status = { ...(next.status ?? {}), phase: "Terminating" };
     } else if (grace > 0) {
