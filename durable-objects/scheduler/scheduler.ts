@@ -19,7 +19,7 @@ import { ObjectCache } from "../controllers/cache.ts";
 import { COMPONENTS, type Obj } from "../controllers/types.ts";
 import type { Store } from "../store/types.ts";
 import { plan } from "./plan.ts";
-import { buildSnapshot } from "./snapshot.ts";
+import { buildSnapshot, type Snapshot } from "./snapshot.ts";
 
 const PODS = lookupResource("", "v1", "pods")!;
 const NODES = lookupResource("", "v1", "nodes")!;
@@ -54,6 +54,13 @@ export class Scheduler {
   private readonly unschedulable = new Map<string, { at: number; message: string }>();
   /** Something changed that may make room for unschedulable pods. */
   private roomChanged = false;
+  /**
+   * The snapshot of nodes and bound pods, kept between rounds: plan() assumes its own
+   * placements into it, so it stays right as long as nothing else moves pods or nodes.
+   * Anything else (a node change, a pod leaving a node, a bind by someone else, a lost
+   * bind) drops it and the next round rebuilds it.
+   */
+  private snapshot: Snapshot | undefined;
 
   constructor(store: Store, now: () => Date, seed = 1) {
     this.store = store;
@@ -73,15 +80,23 @@ export class Scheduler {
     const changes = await this.cache.catchUp();
     if (changes === null) {
       this.roomChanged = true;
+      this.snapshot = undefined;
       return;
     }
+    const terminal = (p: Obj | undefined) => ["Succeeded", "Failed"].includes(p?.status?.phase);
     for (const c of changes) {
-      if (c.info === NODES) this.roomChanged = true;
-      else if (
-        c.old?.spec?.nodeName &&
-        (c.type === "delete" || c.obj.metadata.deletionTimestamp || ["Succeeded", "Failed"].includes(c.obj.status?.phase))
-      )
+      if (c.info === NODES) {
         this.roomChanged = true;
+        this.snapshot = undefined;
+        continue;
+      }
+      const wasOn = c.old?.spec?.nodeName;
+      const isOn = c.type === "delete" ? undefined : c.obj.spec?.nodeName;
+      const leaving = wasOn && (c.type === "delete" || !isOn || (terminal(c.obj) && !terminal(c.old)));
+      if (leaving || (wasOn && c.obj.metadata.deletionTimestamp)) this.roomChanged = true;
+      // Accounting changes made by others (pods leaving nodes, binds not made here) drop
+      // the kept snapshot; this scheduler's own binds are already in it.
+      if (leaving || (isOn && !wasOn)) this.snapshot = undefined;
       if (c.type === "delete") this.unschedulable.delete(c.obj.metadata.uid);
     }
   }
@@ -104,7 +119,7 @@ export class Scheduler {
     this.roomChanged = false;
     const stats: ScheduleStats = { bound: 0, unschedulable: 0, conflicts: 0 };
     if (pending.length === 0) return stats;
-    const snapshot = buildSnapshot(this.cache.list(NODES), this.cache.list(PODS));
+    const snapshot = (this.snapshot ??= buildSnapshot(this.cache.list(NODES), this.cache.list(PODS)));
     const result = plan(pending, snapshot, this.seed);
 
     for (let i = 0; i < result.bindings.length; i += BIND_BATCH) {
@@ -128,6 +143,7 @@ export class Scheduler {
         const { pod, bound } = prepared[j];
         if (r instanceof ApiError) {
           stats.conflicts++;
+          this.snapshot = undefined; // it assumed a placement that did not happen
           return;
         }
         bound.metadata.resourceVersion = String(r[0].modRevision);

@@ -14,6 +14,7 @@ import { ensureBootstrap } from "./bootstrap.ts";
 import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from "./discovery.ts";
 import { mountOpenAPI } from "./openapi.ts";
 import {
+  apply,
   type Ctx,
   create,
   getJSON,
@@ -26,6 +27,7 @@ import {
   update,
 } from "./registry.ts";
 import { registerAuthRoutes } from "./reviews.ts";
+import { defaultManager } from "./ssa.ts";
 import { bind, getScale, updateScale } from "./subresources.ts";
 import { type IncludeObjectPolicy, includeObjectError, includeObjectPolicy, toTable, wantsTable } from "./tables.ts";
 import { watchResponse } from "./watch.ts";
@@ -44,6 +46,15 @@ function statusResponse(e: ApiError): Response {
   if (e.code === 401) headers["www-authenticate"] = 'Bearer realm="kubeflare"';
   if (e.details.retryAfterSeconds) headers["retry-after"] = String(e.details.retryAfterSeconds);
   return new Response(JSON.stringify(e.toStatus()), { status: e.code, headers });
+}
+
+const APPLY_PATCH = "application/apply-patch+yaml";
+
+/** The field manager of a write: the fieldManager parameter, else from the User-Agent. */
+function managerOf(c: Context<App>, query: URLSearchParams): string {
+  const fm = query.get("fieldManager");
+  if (fm !== null && (fm.length === 0 || fm.length > 128)) throw badRequest("fieldManager must be 1-128 characters");
+  return defaultManager(c.req.header("user-agent"), fm);
 }
 
 function dryRunOf(query: URLSearchParams): boolean {
@@ -131,7 +142,7 @@ async function handleResource(c: Context<App>, group: string, version: string, r
         }
       case "POST": {
         if (p.info.namespaced && !p.namespace) throw methodNotAllowed();
-        const obj = await create(ctx, t, await readBody(c), { dryRun: dryRunOf(query) });
+        const obj = await create(ctx, t, await readBody(c), { dryRun: dryRunOf(query), fieldManager: managerOf(c, query) });
         return json(obj, 201);
       }
       case "DELETE": {
@@ -144,20 +155,28 @@ async function handleResource(c: Context<App>, group: string, version: string, r
   }
 
   const dryRun = dryRunOf(query);
+  const fieldManager = managerOf(c, query);
+  const force = query.get("force");
+  const isApply = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase() === APPLY_PATCH;
+  if (force !== null && !(method === "PATCH" && isApply)) {
+    throw new ApiError(422, "Invalid", "force: Forbidden: may not be specified for non-apply patch", {
+      causes: [{ reason: "FieldValueForbidden", message: "Forbidden: may not be specified for non-apply patch", field: "force" }],
+    });
+  }
   if (p.sub === "binding") {
     if (method !== "POST") throw methodNotAllowed();
-    return json(await bind(ctx, t, await readBody(c), { dryRun }), 201);
+    return json(await bind(ctx, t, await readBody(c), { dryRun, fieldManager }), 201);
   }
   if (p.sub === "scale") {
     switch (method) {
       case "GET":
         return json(await getScale(ctx, t));
       case "PUT":
-        return json(await updateScale(ctx, t, { put: await readBody(c) }, { dryRun }));
+        return json(await updateScale(ctx, t, { put: await readBody(c) }, { dryRun, fieldManager }));
       case "PATCH": {
         const type = patchTypeOf(c.req.header("content-type"));
         if (!type) throw unsupportedMediaType(c.req.header("content-type") ?? "");
-        return json(await updateScale(ctx, t, { patchType: type, patch: await readBody(c, { patch: true }) }, { dryRun }));
+        return json(await updateScale(ctx, t, { patchType: type, patch: await readBody(c, { patch: true }) }, { dryRun, fieldManager }));
       }
       default:
         throw methodNotAllowed();
@@ -178,13 +197,22 @@ async function handleResource(c: Context<App>, group: string, version: string, r
       return json(table ? toTable(p.info.resource, [JSON.parse(obj)], new Date(), table) : obj);
     }
     case "PUT": {
-      const { obj, created } = await update(ctx, t, await readBody(c), { dryRun, subresource: sub });
+      const { obj, created } = await update(ctx, t, await readBody(c), { dryRun, subresource: sub, fieldManager });
       return json(obj, created ? 201 : 200);
     }
     case "PATCH": {
+      if (isApply) {
+        const { obj, created } = await apply(ctx, t, await readBody(c, { apply: true }), {
+          dryRun,
+          subresource: sub,
+          fieldManager: query.get("fieldManager") ?? undefined,
+          force: force === "true" || force === "1",
+        });
+        return json(obj, created ? 201 : 200);
+      }
       const type = patchTypeOf(c.req.header("content-type"));
       if (!type) throw unsupportedMediaType(c.req.header("content-type") ?? "");
-      return json(await patch(ctx, t, type, await readBody(c, { patch: true }), { dryRun, subresource: sub }));
+      return json(await patch(ctx, t, type, await readBody(c, { patch: true }), { dryRun, subresource: sub, fieldManager }));
     }
     case "DELETE": {
       if (sub) throw methodNotAllowed();

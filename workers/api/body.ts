@@ -14,6 +14,8 @@ export interface BodyOptions {
   patch?: boolean;
   /** An empty body is allowed (DELETE options): returns undefined. */
   optional?: boolean;
+  /** A server-side apply configuration: YAML (JSON is YAML too). */
+  apply?: boolean;
 }
 
 export async function readBody(c: Context<any>, opts: BodyOptions = {}): Promise<unknown> {
@@ -28,6 +30,13 @@ export async function readBody(c: Context<any>, opts: BodyOptions = {}): Promise
   const ct = (c.req.header("content-type") ?? "application/json").split(";")[0].trim().toLowerCase();
   if (!opts.patch && ct === PROTOBUF_CONTENT_TYPE) return decodeProtobufObject(new Uint8Array(buf));
   const text = new TextDecoder().decode(buf);
+  if (opts.apply) {
+    try {
+      return parseYAML(text, { maxAliasCount: 100 });
+    } catch (e) {
+      throw badRequest(`the applied configuration is not valid YAML: ${(e as Error).message}`);
+    }
+  }
   if (opts.patch) {
     try {
       return JSON.parse(text);

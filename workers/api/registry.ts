@@ -18,6 +18,7 @@ import {
   parseLabelSelector,
 } from "../shared/selectors.ts";
 import { decodeKV, encodeObject, type Obj, parseResourceVersion, stampJSON } from "./codec.ts";
+import { applyServerSide, updateManagedFields } from "./ssa.ts";
 import { allowCreateOnUpdate, checkKind, deepEqual, hasPendingFinalizers, prepareCreate, prepareUpdate, rfc3339 } from "./strategy.ts";
 
 export interface Target {
@@ -256,6 +257,13 @@ function randomSuffix(n = 5): string {
 
 export interface WriteOptions {
   dryRun: boolean;
+  /**
+   * Who is writing, for metadata.managedFields (the fieldManager parameter or the
+   * client's User-Agent). Controllers inside the control plane write without one.
+   */
+  fieldManager?: string;
+  /** create() called by apply(): managedFields are already set. */
+  skipManagedFields?: boolean;
 }
 
 /** Checks the namespace exists and is not terminating (as the NamespaceLifecycle admission plugin does). */
@@ -295,7 +303,9 @@ export async function create(ctx: Ctx, t: Target, body: unknown, opts: WriteOpti
     if (generate) m.name = m.generateName + randomSuffix();
     const target = { ...t, name: m.name };
     await checkNamespace(ctx, target);
-    const prepared = prepareCreate(t.info, structuredClone(obj), ctx.now(), crypto.randomUUID());
+    const now = ctx.now();
+    const prepared = prepareCreate(t.info, structuredClone(obj), now, crypto.randomUUID());
+    if (opts.fieldManager && !opts.skipManagedFields) updateManagedFields(undefined, prepared, { manager: opts.fieldManager, now });
     if (opts.dryRun) {
       const existing = await ctx.store.get(keyOf(target));
       if (existing) throw alreadyExists(refOf(target));
@@ -329,7 +339,7 @@ export async function guaranteedUpdate(
   ctx: Ctx,
   t: Target,
   mutate: (cur: Obj) => Obj | Promise<Obj>,
-  opts: UpdateOptions & { pinnedRV?: number; createIfMissing?: () => Promise<Obj> },
+  opts: UpdateOptions & { pinnedRV?: number; createIfMissing?: () => Promise<Obj>; apply?: boolean },
 ): Promise<Obj> {
   const key = keyOf(t);
   let useHint = true;
@@ -348,6 +358,14 @@ export async function guaranteedUpdate(
     const desired = await mutate(structuredClone(cur));
     const next = prepareUpdate(t.info, cur, desired, opts.subresource);
     delete next.metadata.resourceVersion;
+    if (opts.apply) {
+      // applyServerSide computed managedFields; prepareUpdate (/status) may have copied old metadata.
+      const mf = desired.metadata?.managedFields;
+      if (mf === undefined) delete next.metadata.managedFields;
+      else next.metadata.managedFields = mf;
+    } else if (opts.fieldManager) {
+      updateManagedFields(cur, next, { manager: opts.fieldManager, now: ctx.now(), subresource: opts.subresource });
+    }
     // The last finalizer gone deletes the object, unless a graceful deletion (a pod on a
     // node) is still waiting for its agent, which completes it with grace 0.
     const finalize =
@@ -462,6 +480,68 @@ export async function patch(ctx: Ctx, t: Target, type: PatchType, patchBody: unk
     },
     { ...opts, pinnedRV: pinned },
   );
+}
+
+/**
+ * Server-side apply (PATCH application/apply-patch+yaml): merges the caller's
+ * configuration as fieldManager owns it, 409 on conflicts with other managers unless
+ * force; creates the object when it does not exist (not on subresources).
+ */
+export async function apply(
+  ctx: Ctx,
+  t: Target,
+  applied: unknown,
+  opts: UpdateOptions & { force: boolean },
+): Promise<{ obj: Obj; created: boolean }> {
+  if (typeof applied !== "object" || applied === null || Array.isArray(applied))
+    throw badRequest("the applied configuration must be an object");
+  const cfg = applied as Obj;
+  if (!opts.fieldManager) {
+    throw new ApiError(
+      422,
+      "Invalid",
+      'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+      {
+        causes: [{ reason: "FieldValueRequired", message: "Required value: is required for apply patch", field: "fieldManager" }],
+      },
+    );
+  }
+  if (cfg.metadata?.name !== undefined && cfg.metadata.name !== t.name)
+    throw badRequest("the name of the object does not match the name on the URL");
+  const ssa = { manager: opts.fieldManager, force: opts.force, subresource: opts.subresource };
+  let created = false;
+  const obj = await guaranteedUpdate(
+    ctx,
+    t,
+    (cur) => {
+      const merged = checkKind(t.info, applyServerSide(cur, cfg, { ...ssa, now: ctx.now() }));
+      if (merged.metadata.name !== t.name) throw badRequest("the name of the object may not be changed by apply");
+      checkUIDPrecondition(merged, cur);
+      const rv = merged.metadata.resourceVersion;
+      if (rv !== undefined && rv !== cur.metadata.resourceVersion) {
+        if (Number.isNaN(parseResourceVersion(rv))) throw badRequest(`invalid resourceVersion "${String(rv)}"`);
+        throw conflict(refOf(t), STALE_OBJECT);
+      }
+      return merged;
+    },
+    {
+      ...opts,
+      apply: true,
+      pinnedRV: pinnedRV(cfg),
+      createIfMissing: opts.subresource
+        ? undefined
+        : async () => {
+            created = true;
+            const fresh = applyServerSide(
+              undefined,
+              { ...cfg, metadata: { ...(cfg.metadata ?? {}), name: t.name } },
+              { ...ssa, now: ctx.now() },
+            );
+            return create(ctx, t, checkKind(t.info, fresh), { ...opts, skipManagedFields: true });
+          },
+    },
+  );
+  return { obj, created };
 }
 
 // ---------------------------------------------------------------- delete
