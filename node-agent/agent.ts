@@ -395,6 +395,7 @@ export class Agent {
               containerName: a.container,
             });
             delete this.imageErrors[`${a.podUID}/${a.container}`];
+            if (pod) await this.event(pod, "Normal", "Pulled", `Container image "${a.image}" is ready`);
           } catch (e) {
             // computeSync turns this into the Failed/BackOff events and the waiting reason.
             const reason = e instanceof ImagePullError ? e.reason : "ErrImagePull";

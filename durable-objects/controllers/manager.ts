@@ -4,7 +4,7 @@
 // due keys, applying what they return.
 //
 // Keys: "rs:<ns>/<name>", "deploy:<ns>/<name>", "node:<name>", "ep:<ns>/<name>",
-// "ns:<name>", "gcowner:<store key>", "gcdep:<store key>".
+// "ns:<name>", "sa:<namespace>", "gcowner:<store key>", "gcdep:<store key>".
 
 import { decodeKV } from "../../workers/api/codec.ts";
 import type { Ctx } from "../../workers/api/registry.ts";
@@ -107,7 +107,7 @@ export class ControllerManager {
     for (const n of this.cache.list(NODES)) this.queue.add(`node:${n.metadata.name}`, t);
     for (const s of this.cache.list(SERVICES)) this.queue.add(`ep:${nsName(s)}`, t);
     for (const e of this.cache.list(ENDPOINTS)) this.queue.add(`ep:${nsName(e)}`, t);
-    for (const ns of this.cache.list(NAMESPACES)) if (ns.metadata.deletionTimestamp) this.queue.add(`ns:${ns.metadata.name}`, t);
+    for (const ns of this.cache.list(NAMESPACES)) this.queue.add(`${ns.metadata.deletionTimestamp ? "ns" : "sa"}:${ns.metadata.name}`, t);
     for (const info of CACHED) {
       for (const o of this.cache.list(info)) {
         const key = objectKey(info, o.metadata.namespace, o.metadata.name);
@@ -164,6 +164,7 @@ export class ControllerManager {
         break;
       case NAMESPACES:
         if (c.obj.metadata.deletionTimestamp) keys.add(`ns:${c.obj.metadata.name}`);
+        else if (c.type === "put" && !c.old) keys.add(`sa:${c.obj.metadata.name}`);
         break;
     }
     // Namespace deletion waits on everything in the namespace.
@@ -262,6 +263,17 @@ export class ControllerManager {
         const n = this.cache.get(NAMESPACES, undefined, rest);
         if (!n?.metadata.deletionTimestamp) return null;
         return { result: reconcileNamespace(n, await this.namespaceContents(rest)), component: COMPONENTS.namespace };
+      }
+      case "sa": {
+        // The ServiceAccount controller's one job here: every live namespace has "default".
+        const n = this.cache.get(NAMESPACES, undefined, rest);
+        if (!n || n.metadata.deletionTimestamp) return null;
+        if (await this.store.get(`/registry/core/serviceaccounts/${rest}/default`)) return null;
+        const object = { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default", namespace: rest } };
+        return {
+          result: { actions: [{ type: "create", gvr: { group: "", version: "v1", resource: "serviceaccounts" }, object }] },
+          component: "serviceaccount-controller",
+        };
       }
       case "gcowner": {
         const info = this.cache.infoOf(rest);

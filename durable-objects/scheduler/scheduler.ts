@@ -10,11 +10,11 @@
 
 import { encodeObject } from "../../workers/api/codec.ts";
 import { type Ctx, guaranteedUpdate } from "../../workers/api/registry.ts";
-import { prepareUpdate } from "../../workers/api/strategy.ts";
+import { prepareCreate, prepareUpdate } from "../../workers/api/strategy.ts";
 import { bindPod } from "../../workers/api/subresources.ts";
 import { ApiError } from "../../workers/shared/errors.ts";
 import { lookupResource, objectKey } from "../../workers/shared/resources.ts";
-import { applyActions } from "../controllers/apply.ts";
+import { applyActions, eventObject } from "../controllers/apply.ts";
 import { ObjectCache } from "../controllers/cache.ts";
 import { COMPONENTS, type Obj } from "../controllers/types.ts";
 import type { Store } from "../store/types.ts";
@@ -23,6 +23,7 @@ import { buildSnapshot, type Snapshot } from "./snapshot.ts";
 
 const PODS = lookupResource("", "v1", "pods")!;
 const NODES = lookupResource("", "v1", "nodes")!;
+const EVENTS = lookupResource("", "v1", "events")!;
 
 export const UNSCHEDULABLE_RETRY_MS = 60_000;
 const BIND_BATCH = 500;
@@ -139,6 +140,7 @@ export class Scheduler {
           },
         ]),
       );
+      const scheduled: Obj[] = [];
       res.forEach((r, j) => {
         const { pod, bound } = prepared[j];
         if (r instanceof ApiError) {
@@ -150,7 +152,9 @@ export class Scheduler {
         this.cache.put(PODS, bound);
         this.unschedulable.delete(pod.metadata.uid);
         stats.bound++;
+        scheduled.push(bound);
       });
+      await this.recordScheduled(scheduled, now);
     }
 
     for (const { pod, message } of result.unschedulable) {
@@ -161,6 +165,32 @@ export class Scheduler {
       await this.reportUnschedulable(pod, message);
     }
     return stats;
+  }
+
+  /** "Scheduled" events for a round's binds, written in one batched round trip (best effort). */
+  private async recordScheduled(pods: Obj[], now: Date): Promise<void> {
+    if (pods.length === 0) return;
+    const txns = pods.map((pod) => {
+      const ev = prepareCreate(
+        EVENTS,
+        eventObject(
+          pod,
+          "Normal",
+          "Scheduled",
+          `Successfully assigned ${pod.metadata.namespace}/${pod.metadata.name} to ${pod.spec.nodeName}`,
+          COMPONENTS.scheduler,
+          now,
+        ),
+        now,
+        crypto.randomUUID(),
+      );
+      return [{ op: "create" as const, key: objectKey(EVENTS, ev.metadata.namespace, ev.metadata.name), value: encodeObject(ev) }];
+    });
+    try {
+      await this.store.batch(txns);
+    } catch (e) {
+      console.warn(`Scheduled events not recorded: ${String(e)}`);
+    }
   }
 
   private async reportUnschedulable(pod: Obj, message: string): Promise<void> {

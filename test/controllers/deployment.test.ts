@@ -30,7 +30,7 @@ describe("a Deployment against three nodes", () => {
     expect(rs).toHaveLength(1);
     expect(pods.every((p: any) => p.metadata.ownerReferences[0].uid === rs[0].metadata.uid)).toBe(true);
     const ev = (await api("GET", `/api/v1/namespaces/${ns}/events`)).body.items.map((e: any) => e.reason);
-    expect(ev).toEqual(expect.arrayContaining(["ScalingReplicaSet", "SuccessfulCreate"]));
+    expect(ev).toEqual(expect.arrayContaining(["ScalingReplicaSet", "SuccessfulCreate", "Scheduled"]));
     await eventually("deployment available", async () => {
       const dep = (await api("GET", `/apis/apps/v1/namespaces/${ns}/deployments/web`)).body;
       return dep.status?.availableReplicas === 3 && dep.status.observedGeneration === dep.metadata.generation;

@@ -336,3 +336,14 @@ describe("the ReplicaSet scale subresource", () => {
     expect((await api("GET", `/apis/apps/v1/namespaces/${ns}/replicasets/sc`)).body.spec.replicas).toBe(1);
   });
 });
+
+describe("service accounts", () => {
+  it("gives every new namespace a default ServiceAccount", async () => {
+    const ns = await freshNamespace("sa");
+    const sa = await eventually("default ServiceAccount", async () => {
+      const r = await api("GET", `/api/v1/namespaces/${ns}/serviceaccounts/default`);
+      return r.status === 200 && r.body;
+    });
+    expect(sa.metadata.name).toBe("default");
+  });
+});
