@@ -227,6 +227,32 @@ describe("node agents", () => {
     await api("DELETE", "/api/v1/namespaces/default/pods/crasher");
   });
 
+  it("deletes a pod gracefully: SIGTERM, SIGKILL after the grace period, then the agent completes the deletion", async () => {
+    const pod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "stubborn" },
+      spec: {
+        nodeName: "agent-a",
+        terminationGracePeriodSeconds: 2,
+        containers: [{ name: "c", image: "busybox", command: ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"] }],
+      },
+    };
+    expect((await api("POST", "/api/v1/namespaces/default/pods", pod)).status).toBe(201);
+    const running = await eventually("stubborn running", async () => {
+      const o = (await api("GET", "/api/v1/namespaces/default/pods/stubborn")).body;
+      return o.status?.phase === "Running" && o;
+    });
+    const id = running.status.containerStatuses[0].containerID.replace("process://", "");
+    const rec = JSON.parse(readFileSync(join(dir, "agent-a", "process-runtime", `${id}.json`), "utf8"));
+    const started = Date.now();
+    const d = await api("DELETE", "/api/v1/namespaces/default/pods/stubborn");
+    expect(d.body.metadata.deletionGracePeriodSeconds).toBe(2);
+    await eventually("pod gone", async () => (await api("GET", "/api/v1/namespaces/default/pods/stubborn")).status === 404, 20_000);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500); // it ignored TERM, so it took the grace period
+    expect(() => process.kill(rec.pid, 0)).toThrow(); // and it was killed
+  });
+
   it("re-adopts its containers after a SIGKILL and restart: same container ids, no restarts, no duplicates", async () => {
     const before = (await api("GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Dsleeper")).body.items.filter(
       (p: any) => p.spec.nodeName === "agent-a",
