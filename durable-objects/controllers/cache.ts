@@ -75,7 +75,7 @@ export class ObjectCache {
     for (;;) {
       let res: Awaited<ReturnType<Store["changes"]>>;
       try {
-        res = await this.store.changes("/registry/", this.revision, 2000);
+        res = await this.store.changes(this.prefixes, this.revision, 2000);
       } catch (e) {
         if (e instanceof ApiError && e.code === 410) {
           await this.relist();

@@ -171,12 +171,13 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  async changes(prefix: string, afterRevision: number, limit = 1000): Promise<ChangesResult> {
+  async changes(prefix: string | string[], afterRevision: number, limit = 1000): Promise<ChangesResult> {
     if (afterRevision < this.compacted) throw storeErrors.compacted(afterRevision, this.compacted);
+    const prefixes = typeof prefix === "string" ? [prefix] : prefix;
     const events: WatchEvent[] = [];
     let more = false;
     for (const r of this.rows) {
-      if (r.rev <= afterRevision || !r.key.startsWith(prefix)) continue;
+      if (r.rev <= afterRevision || !prefixes.some((p) => r.key.startsWith(p))) continue;
       if (events.length === limit) {
         more = true;
         break;

@@ -63,7 +63,7 @@ export class RemoteStore implements Store {
     return res.map((e) => (e.err ? fromWire(e.err) : (e.ok as KV[])));
   }
 
-  async changes(prefix: string, afterRevision: number, limit?: number): Promise<ChangesResult> {
+  async changes(prefix: string | string[], afterRevision: number, limit?: number): Promise<ChangesResult> {
     return unwrap(await this.stub.changes(prefix, afterRevision, limit));
   }
 

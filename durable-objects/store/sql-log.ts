@@ -2,7 +2,7 @@
 // the Durable Object, writes inside one transactionSync, so a write is atomic and is
 // visible to readers and watchers together. drizzle and SQL stay in this folder.
 
-import { and, asc, desc, eq, gt, gte, inArray, lt, lte, max, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, lt, lte, max, or, sql } from "drizzle-orm";
 import type { DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import { alias } from "drizzle-orm/sqlite-core";
 import { planCompaction, storeErrors } from "./log.ts";
@@ -198,9 +198,10 @@ export class SqlLog {
   }
 
   /** History under prefix after afterRevision, in revision order (at most limit rows). */
-  history(prefix: string, afterRevision: number, withPrev = false, limit = 0): WatchEvent[] {
+  history(prefix: string | string[], afterRevision: number, withPrev = false, limit = 0): WatchEvent[] {
     if (afterRevision < this.compacted) throw storeErrors.compacted(afterRevision, this.compacted);
-    const where = and(gt(kv.id, afterRevision), gte(kv.key, prefix), lt(kv.key, prefixEnd(prefix)));
+    const ranges = (typeof prefix === "string" ? [prefix] : prefix).map((p) => and(gte(kv.key, p), lt(kv.key, prefixEnd(p))));
+    const where = and(gt(kv.id, afterRevision), ranges.length === 1 ? ranges[0] : or(...ranges));
     if (!withPrev) {
       const q = this.db.select().from(kv).where(where).orderBy(asc(kv.id)).$dynamic();
       return (limit > 0 ? q.limit(limit) : q).all().map((r) => rowEvent(r));

@@ -11,6 +11,7 @@ import { type DrizzleSqliteDODatabase, drizzle } from "drizzle-orm/durable-sqlit
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import { type Env, intVar } from "../../workers/env.ts";
 import { ApiError, internal, toWire, type WireError } from "../../workers/shared/errors.ts";
+import { SUBSCRIBER_INTERESTS } from "../interests.ts";
 import migrations from "./migrations/migrations.js";
 import { Notifier } from "./notify.ts";
 import { SqlLog } from "./sql-log.ts";
@@ -76,7 +77,7 @@ export class StoreDO extends DurableObject<Env> {
   private readonly db: DrizzleSqliteDODatabase;
   private log!: SqlLog;
   private readonly hub = new WatchHub();
-  private readonly notifier: Notifier;
+  private subscribers: { prefixes: string[] | undefined; notifier: Notifier }[] | undefined;
   private progressTimer: ReturnType<typeof setInterval> | null = null;
   private readonly retention: RetentionPolicy;
 
@@ -87,7 +88,6 @@ export class StoreDO extends DurableObject<Env> {
       minAgeMs: intVar(env.COMPACT_MIN_AGE_SECONDS, 300) * 1000,
       minRevisions: intVar(env.COMPACT_MIN_REVISIONS, 10_000),
     };
-    this.notifier = new Notifier((rev, resync) => this.notifySubscribers(rev, resync));
     ctx.blockConcurrencyWhile(async () => {
       await migrate(this.db, migrations);
       this.log = new SqlLog(this.db, (fn) => ctx.storage.transactionSync(fn));
@@ -107,23 +107,40 @@ export class StoreDO extends DurableObject<Env> {
     }
   }
 
-  private notifySubscribers(revision: number, resync: boolean): void {
+  /**
+   * One notifier per subscriber (binding names in STORE_SUBSCRIBERS), each kicked only
+   * by commits under the prefixes it follows (interests.ts). A notifier keeps at most
+   * one notification in flight, so a subscriber is woken once per round trip.
+   */
+  private subscriberNotifiers(): { prefixes: string[] | undefined; notifier: Notifier }[] {
+    if (this.subscribers) return this.subscribers;
     const names = (this.env.STORE_SUBSCRIBERS ?? "")
       .split(",")
       .map((s) => s.trim())
       .filter(Boolean);
     const cluster = this.env.CLUSTER_NAME || "default";
+    this.subscribers = [];
     for (const name of names) {
       const ns = (this.env as unknown as Record<string, DurableObjectNamespace>)[name];
       if (!ns) continue;
       const stub = ns.get(ns.idFromName(cluster)) as unknown as { notify(rev: number, resync: boolean): Promise<void> };
-      stub.notify(revision, resync).catch((e: unknown) => console.warn(`notify ${name} failed: ${String(e)}`));
+      this.subscribers.push({
+        prefixes: SUBSCRIBER_INTERESTS[name],
+        notifier: new Notifier((rev, resync) => stub.notify(rev, resync)),
+      });
     }
+    return this.subscribers;
   }
 
   private committed(events: WatchEvent[]): void {
     this.hub.publish(events);
-    this.notifier.kick(this.log.currentRevision);
+    const rev = this.log.currentRevision;
+    for (const sub of this.subscriberNotifiers()) {
+      const prefixes = sub.prefixes;
+      const touched =
+        !prefixes || events.some((e) => (e.type === "put" || e.type === "delete") && prefixes.some((p) => e.kv.key.startsWith(p)));
+      if (touched) sub.notifier.kick(rev);
+    }
   }
 
   // ---- Store operations (RPC) ----
@@ -172,7 +189,7 @@ export class StoreDO extends DurableObject<Env> {
     return out;
   }
 
-  changes(prefix: string, afterRevision: number, limit = 1000): Envelope<ChangesResult> {
+  changes(prefix: string | string[], afterRevision: number, limit = 1000): Envelope<ChangesResult> {
     return wrap(() => {
       const events = this.log.history(prefix, afterRevision, false, limit + 1);
       const more = events.length > limit;

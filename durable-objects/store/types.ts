@@ -93,7 +93,7 @@ export interface Store {
    * (history only; no waiting). `revision` is the store's current revision; when
    * `more` is false the caller has seen everything up to it. 410 if compacted.
    */
-  changes(prefix: string, afterRevision: number, limit?: number): Promise<ChangesResult>;
+  changes(prefix: string | string[], afterRevision: number, limit?: number): Promise<ChangesResult>;
   /**
    * Events for keys under prefix with revision > afterRevision: first the history, then
    * live. With withPrev, put events of existing keys carry the previous value (so a

@@ -219,6 +219,8 @@ export function storeContract(name: string, make: () => Promise<TestStore>): voi
       expect(p2.events.map((e) => e.type)).toEqual(["delete"]);
       expect(p2.more).toBe(false);
       expect(p2.revision).toBe(await s.currentRevision());
+      const both = await s.changes(["/ch/", "/other/"], from, 10);
+      expect(both.events.map((e) => (e.type === "progress" || e.type === "error" ? e.type : e.kv.key))).toEqual(["/ch/a", "/other/b", "/ch/a", "/ch/a"]);
     });
 
     it("compacts superseded history; older reads and watches are 410 Expired", async () => {
