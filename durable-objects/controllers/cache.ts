@@ -114,6 +114,7 @@ export class ObjectCache {
 
   /** Write-through of an object this subscriber just wrote (or deleted, with gone). */
   put(info: ResourceInfo, obj: Obj, gone = false): CacheChange | undefined {
+    if (!this.covers(info)) return undefined; // e.g. an Event or ServiceAccount a reconciler created
     const key = objectKey(info, obj.metadata.namespace, obj.metadata.name);
     const old = this.getByKey(key);
     if (old && rvOf(old) >= rvOf(obj)) return undefined;
