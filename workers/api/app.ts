@@ -11,7 +11,15 @@ import { lookupResource, type ResourceInfo } from "../shared/resources.ts";
 import { authMiddleware } from "./auth.ts";
 import { readBody } from "./body.ts";
 import { ensureBootstrap } from "./bootstrap.ts";
-import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from "./discovery.ts";
+import {
+  aggregatedDiscovery,
+  apiGroupDoc,
+  apiGroupList,
+  apiResourceList,
+  apiVersions,
+  SERVER_VERSION,
+  wantsAggregated,
+} from "./discovery.ts";
 import { mountOpenAPI } from "./openapi.ts";
 import {
   apply,
@@ -253,9 +261,15 @@ export function createApp(): Hono<App> {
   app.use("*", authMiddleware);
   mountOpenAPI(app); // /openapi/v2 (JSON or protobuf, as kubectl asks) and /openapi/v3
 
-  app.get("/api", () => json(apiVersions()));
+  app.get("/api", (c) => {
+    const agg = wantsAggregated(c.req.header("accept"));
+    return agg ? new Response(JSON.stringify(aggregatedDiscovery(true, agg)), { headers: { "content-type": agg } }) : json(apiVersions());
+  });
   app.get("/api/v1", () => json(apiResourceList("", "v1")));
-  app.get("/apis", () => json(apiGroupList()));
+  app.get("/apis", (c) => {
+    const agg = wantsAggregated(c.req.header("accept"));
+    return agg ? new Response(JSON.stringify(aggregatedDiscovery(false, agg)), { headers: { "content-type": agg } }) : json(apiGroupList());
+  });
   app.get("/apis/:group", (c) => {
     const doc = apiGroupDoc(c.req.param("group"));
     if (!doc) throw notFound({ group: "", resource: "groups", name: c.req.param("group") });

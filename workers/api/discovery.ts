@@ -98,3 +98,60 @@ export function apiGroupDoc(group: string): object | undefined {
   const g = groupVersions().find((x) => x.group === group && group !== "");
   return g ? { kind: "APIGroup", apiVersion: "v1", ...apiGroup(g.group, g.versions) } : undefined;
 }
+
+// ------------------------------------------------------------------ aggregated discovery
+//
+// kubectl first asks /api and /apis for apidiscovery.k8s.io/v2 APIGroupDiscoveryList
+// (everything in two requests) and falls back to the per-group-version documents above.
+
+export const AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+export const AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
+
+/** The aggregated-discovery content type the Accept header asks for, if any. */
+export function wantsAggregated(accept: string | undefined): string | undefined {
+  if (!accept) return undefined;
+  for (const clause of accept.split(",")) {
+    const parts = clause.split(";").map((p) => p.trim().toLowerCase());
+    if (parts[0] !== "application/json" || !parts.includes("g=apidiscovery.k8s.io") || !parts.includes("as=apigroupdiscoverylist"))
+      continue;
+    if (parts.includes("v=v2")) return AGGREGATED_V2;
+    if (parts.includes("v=v2beta1")) return AGGREGATED_V2BETA1;
+  }
+  return undefined;
+}
+
+function discoveryResource(info: ResourceInfo): object {
+  const subresources = (
+    resourceEntries(info).slice(1) as { name: string; group?: string; version?: string; kind: string; verbs: string[] }[]
+  ).map((s) => ({
+    subresource: s.name.slice(info.resource.length + 1),
+    responseKind: { group: s.group ?? info.group, version: s.version ?? info.version, kind: s.kind },
+    verbs: s.verbs,
+  }));
+  return {
+    resource: info.resource,
+    responseKind: { group: info.group, version: info.version, kind: info.kind },
+    scope: info.namespaced ? "Namespaced" : "Cluster",
+    singularResource: info.singular,
+    verbs: info.verbs ?? VERBS,
+    ...(info.shortNames.length ? { shortNames: info.shortNames } : {}),
+    ...(info.categories.length ? { categories: info.categories } : {}),
+    ...(subresources.length ? { subresources } : {}),
+  };
+}
+
+/** /api (core = true) or /apis as an APIGroupDiscoveryList. */
+export function aggregatedDiscovery(core: boolean, contentType: string): object {
+  const apiVersion = contentType === AGGREGATED_V2 ? "apidiscovery.k8s.io/v2" : "apidiscovery.k8s.io/v2beta1";
+  const items = groupVersions()
+    .filter((g) => (g.group === "") === core)
+    .map((g) => ({
+      metadata: { name: g.group, creationTimestamp: null },
+      versions: g.versions.map((version) => ({
+        version,
+        resources: RESOURCES.filter((r) => r.group === g.group && r.version === version).map(discoveryResource),
+        freshness: "Current",
+      })),
+    }));
+  return { kind: "APIGroupDiscoveryList", apiVersion, metadata: {}, items };
+}
