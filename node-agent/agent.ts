@@ -4,7 +4,7 @@
 // status when it changed. The control plane being unreachable stops reporting, never
 // the pods: the loop keeps applying restart policies to the pods it last knew.
 
-import { copyFileSync, mkdirSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { type ApiClient, ApiStatusError, isStatus, type Obj } from "./client.ts";
@@ -205,7 +205,8 @@ export class Agent {
         if (!this.connected) {
           this.connected = true;
           this.log("control plane reachable again");
-          this.kick(); // report the statuses that piled up
+          this.statusDue = true; // re-assert Ready: the node may have been marked Unknown
+          this.kick(); // report the pod statuses that piled up
         }
       } catch (e) {
         if (this.connected) this.log(`lease renewal failed: ${e instanceof Error ? e.message : String(e)}`);
@@ -215,15 +216,25 @@ export class Agent {
     }
   }
 
+  /** Set when the node's conditions must be reported now (after an outage). */
+  private statusDue = true;
+
+  /**
+   * Node conditions: checked every 10 s, reported when they change, after the control
+   * plane was unreachable (the node lifecycle controller may have marked the node
+   * Unknown meanwhile), and at least every statusInterval.
+   */
   private async statusLoop(): Promise<void> {
     let last = "";
+    let lastSent = Date.now();
+    const every = this.o.statusIntervalMs ?? 60_000;
     while (!this.stopped) {
-      await this.sleepUnlessStopped(this.o.statusIntervalMs ?? 60_000);
+      await this.sleepUnlessStopped(Math.min(10_000, every));
       if (this.stopped) break;
+      const status = this.nodeStatus();
+      const key = JSON.stringify(status.conditions.map((c: Obj) => [c.type, c.status]));
+      if (!this.statusDue && key === last && Date.now() - lastSent < every) continue;
       try {
-        const status = this.nodeStatus();
-        const key = JSON.stringify(status.conditions.map((c: Obj) => [c.type, c.status]));
-        // Conditions are reported when they change and at least every statusInterval.
         await this.client.request(
           "PATCH",
           `/api/v1/nodes/${this.o.nodeName}/status`,
@@ -231,8 +242,9 @@ export class Agent {
           "application/strategic-merge-patch+json",
         );
         last = key;
+        lastSent = Date.now();
+        this.statusDue = false;
       } catch (e) {
-        void last;
         this.log(`node status update failed: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
@@ -395,7 +407,7 @@ export class Agent {
               containerName: a.container,
             });
             delete this.imageErrors[`${a.podUID}/${a.container}`];
-            if (pod) await this.event(pod, "Normal", "Pulled", `Container image "${a.image}" is ready`);
+            if (pod) void this.event(pod, "Normal", "Pulled", `Container image "${a.image}" is ready`);
           } catch (e) {
             // computeSync turns this into the Failed/BackOff events and the waiting reason.
             const reason = e instanceof ImagePullError ? e.reason : "ErrImagePull";
@@ -437,11 +449,13 @@ export class Agent {
           this.reported.delete(p.metadata.uid);
           this.podIPs.delete(p.metadata.uid);
           rmSync(join(this.o.stateDir, "volumes", p.metadata.uid), { recursive: true, force: true });
+          rmSync(join(this.o.stateDir, "logs", p.metadata.uid), { recursive: true, force: true });
           break;
         }
         case "removeSandbox":
           await this.runtime.removeSandbox(a.podUID);
           rmSync(join(this.o.stateDir, "volumes", a.podUID), { recursive: true, force: true });
+          if (!this.pods.has(a.podUID)) rmSync(join(this.o.stateDir, "logs", a.podUID), { recursive: true, force: true });
           break;
         case "event":
           await this.event(a.pod, a.eventType, a.reason, a.message);
@@ -509,8 +523,9 @@ export class Agent {
     await this.runtime.start(config);
     const m = this.memory.get(uid);
     if (m && !m.startTime) m.startTime = Date.now();
-    await this.event(pod, "Normal", "Created", `Created container ${name}`);
-    await this.event(pod, "Normal", "Started", `Started container ${name}`);
+    // Events are best effort and must not hold up the next start or the status report.
+    void this.event(pod, "Normal", "Created", `Created container ${name}`);
+    void this.event(pod, "Normal", "Started", `Started container ${name}`);
   }
 
   private async probe(
@@ -615,24 +630,33 @@ export class Agent {
     }
   }
 
-  /** Copy-truncate rotation: the runtime keeps appending to the same file. */
+  /** Copy-truncate rotation of every container log file: the runtime keeps appending to it. */
   private rotateLogs(): void {
     const max = this.o.maxLogBytes ?? 10 * 1024 * 1024;
-    for (const pod of this.pods.values()) {
-      for (const c of pod.spec?.containers ?? []) {
-        const dir = join(this.o.stateDir, "logs", pod.metadata.uid, c.name);
-        for (let attempt = 0; attempt < 50; attempt++) {
-          const f = join(dir, `${attempt}.log`);
-          let size = 0;
+    const root = join(this.o.stateDir, "logs");
+    for (const uid of this.pods.keys()) {
+      let containers: string[] = [];
+      try {
+        containers = readdirSync(join(root, uid));
+      } catch {
+        continue;
+      }
+      for (const c of containers) {
+        let files: string[] = [];
+        try {
+          files = readdirSync(join(root, uid, c)).filter((f) => f.endsWith(".log"));
+        } catch {
+          continue;
+        }
+        for (const f of files) {
+          const path = join(root, uid, c, f);
           try {
-            size = statSync(f).size;
+            if (statSync(path).size > max) {
+              copyFileSync(path, `${path}.1`);
+              truncateSync(path, 0);
+            }
           } catch {
-            if (attempt > 0) break;
-            continue;
-          }
-          if (size > max) {
-            copyFileSync(f, `${f}.1`);
-            truncateSync(f, 0);
+            // gone meanwhile
           }
         }
       }

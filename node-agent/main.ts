@@ -10,7 +10,7 @@
 // starts reuse it (the join token may be gone by then). Nothing is registered until the
 // credential is in hand, so a bad token leaves nothing half-done.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -193,11 +193,14 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof UsageError) {
-      if (e.message) console.error(`kubeflare-agent: ${e.message}`);
-      else
-        console.error(
-          "usage: kubeflare-agent --server URL --join-token T [--name N] [--runtime docker|process|fake] [--state-dir D] [--labels k=v,...] [--ca-file F] [--poll-interval S]",
-        );
+      const usage =
+        "usage: kubeflare-agent --server URL --join-token T [--name N] [--runtime docker|process|fake] [--state-dir D]\n" +
+        "                       [--labels k=v,...] [--ca-file F] [--insecure-skip-tls-verify] [--poll-interval S] [--docker-socket PATH]";
+      if (!e.message) {
+        console.log(usage); // --help
+        return 0;
+      }
+      console.error(`kubeflare-agent: ${e.message}`);
       return 2;
     }
     console.error(`kubeflare-agent: ${e instanceof Error ? e.message : String(e)}`);
@@ -205,7 +208,17 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+/** Whether this module is the program being run (also through a symlink, as npm installs bins). */
+function isEntry(): boolean {
+  if (!process.argv[1]) return false;
+  try {
+    return realpathSync(resolve(process.argv[1])) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) {
   main(process.argv.slice(2)).then((code) => {
     if (code !== 0) process.exit(code);
   });

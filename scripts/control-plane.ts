@@ -4,6 +4,7 @@
 
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -74,7 +75,7 @@ export function adminToken(stateDir: string): string {
 }
 
 /** The serving certificate kept in stateDir (for 127.0.0.1, ::1 and localhost), made on first use. */
-export async function servingCert(stateDir: string): Promise<{ key: string; cert: string }> {
+export async function servingCert(stateDir: string, host = "127.0.0.1"): Promise<{ key: string; cert: string }> {
   const keyFile = join(stateDir, "tls.key");
   const certFile = join(stateDir, "tls.crt");
   if (existsSync(keyFile) && existsSync(certFile)) return { key: readFileSync(keyFile, "utf8"), cert: readFileSync(certFile, "utf8") };
@@ -92,10 +93,16 @@ export async function servingCert(stateDir: string): Promise<{ key: string; cert
       { name: "extKeyUsage", serverAuth: true },
       {
         name: "subjectAltName",
+        // Loopback, this machine's name, and the listen address, so that agents on other
+        // machines can verify it with --ca-file (made once; delete tls.* to remake).
         altNames: [
           { type: 2, value: "localhost" },
+          { type: 2, value: hostname().toLowerCase() },
           { type: 7, ip: "127.0.0.1" },
           { type: 7, ip: "::1" },
+          ...(host && !["127.0.0.1", "::1", "localhost", "0.0.0.0", "::"].includes(host)
+            ? [/^[\d.]+$|:/.test(host) ? { type: 7 as const, ip: host } : { type: 2 as const, value: host }]
+            : []),
         ],
       },
     ],
@@ -108,7 +115,7 @@ export async function servingCert(stateDir: string): Promise<{ key: string; cert
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const scriptPath = await bundleWorker();
   const token = adminToken(opts.stateDir);
-  const tls = opts.tls ? await servingCert(opts.stateDir) : undefined;
+  const tls = opts.tls ? await servingCert(opts.stateDir, opts.host) : undefined;
   const host = opts.host ?? "127.0.0.1";
   // Plain HTTP is served on a direct socket to the Worker, skipping Miniflare's entry
   // worker (request rewriting and response compression: about a fifth of the CPU of a
