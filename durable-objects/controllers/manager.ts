@@ -74,12 +74,14 @@ export class ControllerManager {
   private readonly cfg: ManagerConfig;
   private readonly now: () => Date;
   private started = false;
+  private readonly startedAt: Date;
 
   constructor(store: Store, now: () => Date, cfg: ManagerConfig) {
     this.store = store;
     this.now = now;
     this.cfg = cfg;
     this.ctx = { store, now };
+    this.startedAt = now();
     this.cache = new ObjectCache(store, CACHED);
   }
 
@@ -249,7 +251,7 @@ export class ControllerManager {
       case "node": {
         const node = this.cache.get(NODES, undefined, name);
         if (!node) return null;
-        const lease = this.cache.get(LEASES, "kube-node-lease", name);
+        const lease = this.withStartupGrace(this.cache.get(LEASES, "kube-node-lease", name), now);
         const pods = this.cache.list(PODS).filter((p) => p.spec?.nodeName === name);
         return { result: reconcileNode(node, lease, pods, now, this.cfg.node), component: COMPONENTS.nodeLifecycle };
       }
@@ -300,6 +302,19 @@ export class ControllerManager {
       default:
         return null;
     }
+  }
+
+  /**
+   * Like kube's node lifecycle controller, a manager that just started counts every
+   * node as heard from at its start: after the control plane was down, agents get a
+   * full grace period to renew their leases before their nodes are marked Unknown.
+   */
+  private withStartupGrace(lease: Obj | undefined, now: Date): Obj | undefined {
+    const start = this.startedAt.toISOString().replace("Z", "000Z");
+    const renewed = lease?.spec?.renewTime ? Date.parse(lease.spec.renewTime) : Number.NaN;
+    if (now.getTime() - this.startedAt.getTime() > this.cfg.node.gracePeriodMs) return lease;
+    if (!Number.isNaN(renewed) && renewed >= this.startedAt.getTime()) return lease;
+    return { ...(lease ?? { metadata: {} }), spec: { ...(lease?.spec ?? {}), renewTime: start } };
   }
 
   /** Everything in a namespace: cached kinds from the cache, the rest read from the store. */
