@@ -220,7 +220,12 @@ export function storeContract(name: string, make: () => Promise<TestStore>): voi
       expect(p2.more).toBe(false);
       expect(p2.revision).toBe(await s.currentRevision());
       const both = await s.changes(["/ch/", "/other/"], from, 10);
-      expect(both.events.map((e) => (e.type === "progress" || e.type === "error" ? e.type : e.kv.key))).toEqual(["/ch/a", "/other/b", "/ch/a", "/ch/a"]);
+      expect(both.events.map((e) => (e.type === "progress" || e.type === "error" ? e.type : e.kv.key))).toEqual([
+        "/ch/a",
+        "/other/b",
+        "/ch/a",
+        "/ch/a",
+      ]);
     });
 
     it("compacts superseded history; older reads and watches are 410 Expired", async () => {

@@ -517,17 +517,27 @@ describe("subresources", () => {
 
 describe("aggregated discovery", () => {
   it("answers kubectl's apidiscovery.k8s.io/v2 request for /api and /apis", async () => {
-    const accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+    const accept =
+      "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
     const core = await api("GET", "/api", undefined, { headers: { accept } });
     expect(core.headers.get("content-type")).toBe("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
     expect(core.body.kind).toBe("APIGroupDiscoveryList");
     const pods = core.body.items[0].versions[0].resources.find((r: any) => r.resource === "pods");
-    expect(pods).toMatchObject({ scope: "Namespaced", singularResource: "pod", shortNames: ["po"], responseKind: { group: "", version: "v1", kind: "Pod" } });
+    expect(pods).toMatchObject({
+      scope: "Namespaced",
+      singularResource: "pod",
+      shortNames: ["po"],
+      responseKind: { group: "", version: "v1", kind: "Pod" },
+    });
     expect(pods.subresources.map((s: any) => s.subresource)).toEqual(expect.arrayContaining(["status", "binding"]));
     const groups = await api("GET", "/apis", undefined, { headers: { accept } });
     const apps = groups.body.items.find((g: any) => g.metadata.name === "apps");
     const deploy = apps.versions[0].resources.find((r: any) => r.resource === "deployments");
-    expect(deploy.subresources.find((s: any) => s.subresource === "scale").responseKind).toEqual({ group: "autoscaling", version: "v1", kind: "Scale" });
+    expect(deploy.subresources.find((s: any) => s.subresource === "scale").responseKind).toEqual({
+      group: "autoscaling",
+      version: "v1",
+      kind: "Scale",
+    });
     expect((await api("GET", "/api")).body.kind).toBe("APIVersions"); // plain JSON without the Accept
   });
 });

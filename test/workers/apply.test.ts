@@ -19,7 +19,9 @@ describe("server-side apply", () => {
     expect(conflict.status).toBe(409);
     expect(conflict.body.reason).toBe("Conflict");
     expect(conflict.body.message).toContain('conflict with "alice"');
-    expect(conflict.body.details.causes).toEqual(expect.arrayContaining([expect.objectContaining({ reason: "FieldManagerConflict", field: ".spec.replicas" })]));
+    expect(conflict.body.details.causes).toEqual(
+      expect.arrayContaining([expect.objectContaining({ reason: "FieldManagerConflict", field: ".spec.replicas" })]),
+    );
     expect((await api("GET", path)).body.spec.replicas).toBe(2);
     const forced = await api("PATCH", `${path}?fieldManager=bob&force=true`, bob, APPLY);
     expect(forced.status).toBe(200);
@@ -29,11 +31,24 @@ describe("server-side apply", () => {
 
   it("records Update managers for ordinary writes and requires a fieldManager for apply", async () => {
     const ns = await freshNamespace();
-    const c = await api("POST", `/api/v1/namespaces/${ns}/configmaps?fieldManager=kubectl-create`, { metadata: { name: "c" }, data: { a: "1" } });
+    const c = await api("POST", `/api/v1/namespaces/${ns}/configmaps?fieldManager=kubectl-create`, {
+      metadata: { name: "c" },
+      data: { a: "1" },
+    });
     expect(c.body.metadata.managedFields).toEqual([expect.objectContaining({ manager: "kubectl-create", operation: "Update" })]);
-    const noManager = await api("PATCH", `/api/v1/namespaces/${ns}/configmaps/c`, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c" } }, APPLY);
+    const noManager = await api(
+      "PATCH",
+      `/api/v1/namespaces/${ns}/configmaps/c`,
+      { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c" } },
+      APPLY,
+    );
     expect(noManager.status).toBe(422);
-    const forceOnMerge = await api("PATCH", `/api/v1/namespaces/${ns}/configmaps/c?force=true`, { data: {} }, { contentType: "application/merge-patch+json" });
+    const forceOnMerge = await api(
+      "PATCH",
+      `/api/v1/namespaces/${ns}/configmaps/c?force=true`,
+      { data: {} },
+      { contentType: "application/merge-patch+json" },
+    );
     expect(forceOnMerge.status).toBe(422);
   });
 });
