@@ -85,20 +85,38 @@ console.log(`kubeconfig:    ${kubeconfig}`);
 const agents: ChildProcess[] = [];
 if (agentCount > 0) {
   const runtime = values.runtime ?? ((await dockerAnswers()) ? "docker" : "process");
-  const base = hostname().toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+|-+$/g, "") || "node";
+  const base =
+    hostname()
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, "-")
+      .replace(/^-+|-+$/g, "") || "node";
   const names = Array.from({ length: agentCount }, (_, i) => (agentCount === 1 ? base : `${base}-${i + 1}`));
   const dirs = names.map((n) => join(stateDir, "agents", n));
   // A join token only for agents that have no credential yet (restarts reuse theirs).
   let token: string | undefined;
   if (dirs.some((d) => !existsSync(join(d, "credential.json")))) {
-    const r = spawnSync(process.execPath, [join(ROOT, "scripts", "cli.ts"), "join-token", "create", "--ttl", "1h", "--description", "npm start", "--kubeconfig", kubeconfig], {
-      encoding: "utf8",
-    });
+    const r = spawnSync(
+      process.execPath,
+      [join(ROOT, "scripts", "cli.ts"), "join-token", "create", "--ttl", "1h", "--description", "npm start", "--kubeconfig", kubeconfig],
+      {
+        encoding: "utf8",
+      },
+    );
     token = /([a-z0-9]{6}\.[a-z0-9]{16})/.exec(r.stdout)?.[1];
     if (!token) console.error(`could not create a join token for the local agents: ${r.stdout}${r.stderr}`);
   }
   for (let i = 0; i < names.length; i++) {
-    const args = [join(ROOT, "node-agent", "main.ts"), "--server", cp.url, "--name", names[i], "--runtime", runtime, "--state-dir", dirs[i]];
+    const args = [
+      join(ROOT, "node-agent", "main.ts"),
+      "--server",
+      cp.url,
+      "--name",
+      names[i],
+      "--runtime",
+      runtime,
+      "--state-dir",
+      dirs[i],
+    ];
     if (cp.caCert) args.push("--ca-file", join(stateDir, "tls.crt"));
     if (token) args.push("--join-token", token);
     const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
