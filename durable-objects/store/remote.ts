@@ -72,6 +72,15 @@ export class RemoteStore implements Store {
     return watchFromStream(stream);
   }
 
+  /** The StoreDO's rendered-lines watch (see StoreDO.watchLines): bytes to pipe to a client. */
+  async watchLines(
+    prefix: string,
+    afterRevision: number,
+    opts: { bookmark?: { kind: string; apiVersion: string }; bookmarkEveryMs?: number },
+  ): Promise<ReadableStream<Uint8Array>> {
+    return unwrap(await this.stub.watchLines(prefix, afterRevision, opts));
+  }
+
   async compact(retention?: RetentionPolicy): Promise<number> {
     return unwrap(await this.stub.compact(retention));
   }

@@ -12,6 +12,7 @@ import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import { type Env, intVar } from "../../workers/env.ts";
 import { ApiError, internal, toWire, type WireError } from "../../workers/shared/errors.ts";
 import { SUBSCRIBER_INTERESTS } from "../interests.ts";
+import { type KubeLineOptions, kubeLine } from "./kube-lines.ts";
 import migrations from "./migrations/migrations.js";
 import { Notifier } from "./notify.ts";
 import { SqlLog } from "./sql-log.ts";
@@ -36,20 +37,36 @@ const MAX_WATCHER_BACKLOG = 16 * 1024 * 1024;
 /** A watch stream writer with a bounded backlog. */
 class StreamSink implements WatchSink {
   private backlog = 0;
+  private lastProgress = 0;
   closed = false;
 
   private readonly writer: WritableStreamDefaultWriter<Uint8Array>;
   private readonly onEnd: () => void;
+  /** Progress lines closer together than this are dropped (kube BOOKMARK pacing). */
+  private readonly progressEveryMs: number;
+  private readonly slowLine: Uint8Array;
 
-  constructor(writer: WritableStreamDefaultWriter<Uint8Array>, onEnd: () => void) {
+  constructor(
+    writer: WritableStreamDefaultWriter<Uint8Array>,
+    onEnd: () => void,
+    progressEveryMs = 0,
+    slowLine = encodeEvent(SLOW_WATCHER),
+  ) {
     this.writer = writer;
     this.onEnd = onEnd;
+    this.progressEveryMs = progressEveryMs;
+    this.slowLine = slowLine;
   }
 
-  send(_ev: WatchEvent, line: Uint8Array): void {
+  send(ev: WatchEvent, line: Uint8Array): void {
     if (this.closed) return;
+    if (ev.type === "progress" && this.progressEveryMs > 0) {
+      const now = Date.now();
+      if (now - this.lastProgress < this.progressEveryMs) return;
+      this.lastProgress = now;
+    }
     if (this.backlog > MAX_WATCHER_BACKLOG) {
-      this.write(encodeEvent(SLOW_WATCHER));
+      this.write(this.slowLine);
       this.end();
       return;
     }
@@ -218,6 +235,41 @@ export class StoreDO extends DurableObject<Env> {
         encodeEvent({ type: "progress", revision: this.log.currentRevision }),
       );
       off = this.hub.add(prefix, sink, withPrev);
+      this.startProgress();
+      return readable;
+    });
+  }
+
+  /**
+   * Like watch(), but for watchers without selectors: the stream carries finished
+   * Kubernetes watch lines (kube-lines.ts), each rendered once for all such watchers.
+   * BOOKMARKs (when bookmark is given) at most every bookmarkEveryMs.
+   */
+  watchLines(
+    prefix: string,
+    afterRevision: number,
+    opts: KubeLineOptions & { bookmarkEveryMs?: number } = {},
+  ): Envelope<ReadableStream<Uint8Array>> {
+    return wrap(() => {
+      const history = this.log.history(prefix, afterRevision);
+      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+      const writer = writable.getWriter();
+      let off = () => {};
+      const sink = new StreamSink(
+        writer,
+        () => {
+          off();
+          if (this.hub.size === 0) this.stopProgress();
+        },
+        opts.bookmarkEveryMs ?? 0,
+        kubeLine(SLOW_WATCHER, {}),
+      );
+      const kubeOpts: KubeLineOptions = { bookmark: opts.bookmark };
+      for (const ev of history) {
+        const l = kubeLine(ev, kubeOpts);
+        if (l) sink.send(ev, l);
+      }
+      off = this.hub.add(prefix, sink, false, kubeOpts);
       this.startProgress();
       return readable;
     });

@@ -4,6 +4,7 @@
 // A watcher is registered in the same synchronous turn in which its history is read,
 // so no commit can fall between replay and live delivery.
 
+import { type KubeLineOptions, kubeLine } from "./kube-lines.ts";
 import type { KV, Watch, WatchEvent } from "./types.ts";
 
 export interface WatchSink {
@@ -17,6 +18,8 @@ interface Registration {
   prefix: string;
   sink: WatchSink;
   withPrev: boolean;
+  /** Set for watchers that get rendered Kubernetes watch lines (kube-lines.ts). */
+  kube?: KubeLineOptions;
 }
 
 const encoder = new TextEncoder();
@@ -64,8 +67,8 @@ export class WatchHub {
   }
 
   /** Registers a live watcher; returns its unregister function. */
-  add(prefix: string, sink: WatchSink, withPrev = false): () => void {
-    const reg = { prefix, sink, withPrev };
+  add(prefix: string, sink: WatchSink, withPrev = false, kube?: KubeLineOptions): () => void {
+    const reg = { prefix, sink, withPrev, kube };
     this.regs.add(reg);
     return () => this.regs.delete(reg);
   }
@@ -78,6 +81,19 @@ export class WatchHub {
     const withPrev: (Uint8Array | undefined)[] = [];
     const line = (i: number, prev: boolean) =>
       prev ? (withPrev[i] ??= encodeEvent(events[i], true)) : (plain[i] ??= encodeEvent(events[i], false));
+    // Kubernetes lines: once per event (bookmarks once per kind).
+    const kube: (Uint8Array | undefined | null)[] = [];
+    const bookmarks = new Map<string, Uint8Array | undefined>();
+    const kubeLineOf = (i: number, opts: KubeLineOptions) => {
+      const ev = events[i];
+      if (ev.type === "progress") {
+        const k = opts.bookmark ? `${opts.bookmark.apiVersion}/${opts.bookmark.kind}` : "";
+        if (!bookmarks.has(k)) bookmarks.set(k, kubeLine(ev, opts));
+        return bookmarks.get(k);
+      }
+      if (kube[i] === undefined) kube[i] = kubeLine(ev, opts) ?? null;
+      return kube[i] ?? undefined;
+    };
     for (const reg of this.regs) {
       if (reg.sink.closed) {
         this.regs.delete(reg);
@@ -86,7 +102,10 @@ export class WatchHub {
       for (let i = 0; i < events.length; i++) {
         const ev = events[i];
         if ((ev.type === "put" || ev.type === "delete") && !ev.kv.key.startsWith(reg.prefix)) continue;
-        reg.sink.send(reg.withPrev || ev.type !== "put" ? ev : { type: "put", kv: ev.kv }, line(i, reg.withPrev));
+        if (reg.kube) {
+          const l = kubeLineOf(i, reg.kube);
+          if (l) reg.sink.send(ev, l);
+        } else reg.sink.send(reg.withPrev || ev.type !== "put" ? ev : { type: "put", kv: ev.kv }, line(i, reg.withPrev));
         if (reg.sink.closed) break;
       }
     }

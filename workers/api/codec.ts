@@ -8,25 +8,13 @@ import type { KV } from "../../durable-objects/store/types.ts";
 
 export type Obj = Record<string, any>;
 
-const HEAD = '{"metadata":{';
+export { stampJSON } from "../../durable-objects/store/kube-lines.ts";
 
 /** Serialises an object for storage (drops metadata.resourceVersion, puts metadata first). */
 export function encodeObject(obj: Obj): string {
   const { metadata, ...rest } = obj;
   const { resourceVersion: _rv, ...meta } = metadata ?? {};
   return JSON.stringify({ metadata: meta, ...rest });
-}
-
-/** The stored JSON with resourceVersion set to rv, without parsing it. */
-export function stampJSON(value: string, rv: number): string {
-  if (!value.startsWith(HEAD)) {
-    // Not written by encodeObject (should not happen): fall back to a parse.
-    const o = JSON.parse(value);
-    o.metadata = { ...(o.metadata ?? {}), resourceVersion: String(rv) };
-    return JSON.stringify(o);
-  }
-  const sep = value.charCodeAt(HEAD.length) === 125 /* } */ ? "" : ",";
-  return `${HEAD}"resourceVersion":"${rv}"${sep}${value.slice(HEAD.length)}`;
 }
 
 /** The stored object with resourceVersion = rv. */

@@ -3,6 +3,7 @@
 // the previous value of each object so that an object leaving the selector is sent as
 // DELETED and one entering it as ADDED, as kube-apiserver does.
 
+import type { RemoteStore } from "../../durable-objects/store/remote.ts";
 import type { Watch } from "../../durable-objects/store/types.ts";
 import { ApiError, badRequest } from "../shared/errors.ts";
 import { apiVersionOf } from "../shared/resources.ts";
@@ -92,13 +93,66 @@ export async function watchResponse(ctx: Ctx, t: Target, query: URLSearchParams,
     from = rv;
   }
 
+  const headers = {
+    "content-type": "application/json",
+    // identity: never let a proxy (Miniflare's entry worker, Cloudflare's edge) gzip a
+    // watch, since a compressor holds events back until its buffer fills.
+    "content-encoding": "identity",
+    "cache-control": "no-cache, private",
+    "x-content-type-options": "nosniff",
+  };
+  const tooOld = (e: ApiError) => (e.code === 410 ? new ApiError(410, "Expired", `too old resource version: ${from} (${e.message})`) : e);
+
+  // Fast path: no selectors and no re-rendering. The StoreDO renders each event's watch
+  // line once for all such watchers, and the bytes are piped to the client unparsed.
+  const lines = (ctx.store as { watchLines?: RemoteStore["watchLines"] }).watchLines;
+  if (!filtering && !cfg.render && typeof lines === "function") {
+    let upstream: ReadableStream<Uint8Array> | null = null;
+    let startErr: ApiError | null = null;
+    try {
+      upstream = await lines.call(ctx.store, prefix, from, {
+        bookmark: bookmarks ? bookmarkKind : undefined,
+        bookmarkEveryMs: cfg.bookmarkIntervalMs,
+      });
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      startErr = tooOld(e);
+    }
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+    const pipe = async () => {
+      const writer = writable.getWriter();
+      const reader = upstream?.getReader();
+      const timer = setTimeout(() => reader?.cancel().catch(() => {}), timeoutSeconds * 1000);
+      try {
+        for (const l of initial) await writer.write(l);
+        if (!reader) {
+          await writer.write(errorLine(startErr!));
+          return;
+        }
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          await writer.write(value);
+        }
+      } catch {
+        // the client went away or the store stream broke: end
+      } finally {
+        clearTimeout(timer);
+        reader?.cancel().catch(() => {});
+        writer.close().catch(() => {});
+      }
+    };
+    void pipe();
+    return new Response(readable, { status: 200, headers });
+  }
+
   let watch: Watch | null = null;
   let startError: ApiError | null = null;
   try {
     watch = await ctx.store.watch(prefix, from, filtering);
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
-    startError = e.code === 410 ? new ApiError(410, "Expired", `too old resource version: ${from} (${e.message})`) : e;
+    startError = tooOld(e);
   }
 
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
@@ -152,15 +206,5 @@ export async function watchResponse(ctx: Ctx, t: Target, query: URLSearchParams,
     }
   };
   void pump();
-  return new Response(readable, {
-    status: 200,
-    // identity: never let a proxy (Miniflare's entry worker, Cloudflare's edge) gzip a
-    // watch, since a compressor holds events back until its buffer fills.
-    headers: {
-      "content-type": "application/json",
-      "content-encoding": "identity",
-      "cache-control": "no-cache, private",
-      "x-content-type-options": "nosniff",
-    },
-  });
+  return new Response(readable, { status: 200, headers });
 }
