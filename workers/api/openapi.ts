@@ -21,7 +21,7 @@
 import type { Hono } from "hono";
 import { RESOURCES, type ResourceInfo } from "../shared/resources.ts";
 import { SERVER_VERSION } from "./discovery.ts";
-import data from "./openapi-data.json";
+import data from "./openapi-data.json" with { type: "json" };
 
 type Schema = { [key: string]: unknown };
 type Doc = { [key: string]: unknown };

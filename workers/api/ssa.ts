@@ -21,7 +21,7 @@
 
 import { ApiError, badRequest, internal, invalid } from "../shared/errors.ts";
 import { RESOURCES } from "../shared/resources.ts";
-import data from "./openapi-data.json";
+import data from "./openapi-data.json" with { type: "json" };
 
 export type ManagedFieldsEntry = {
   manager: string;
