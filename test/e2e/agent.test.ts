@@ -105,7 +105,7 @@ beforeAll(async () => {
     port: 0,
     tls: true,
     cronIntervalMs: 0,
-    vars: { NODE_MONITOR_GRACE_SECONDS: "6", POD_EVICTION_TOLERATION_SECONDS: "2" },
+    vars: { NODE_MONITOR_GRACE_SECONDS: "12", POD_EVICTION_TOLERATION_SECONDS: "2" },
   });
   caFile = join(dir, "cp", "tls.crt");
   dispatcher = new HttpAgent({ connect: { ca: cp.caCert } });
@@ -327,6 +327,29 @@ describe("node agents", () => {
       45_000,
     );
     killContainers(join(dir, "agent-b"));
+  });
+  it("runs pods in polling mode (--poll-interval) for proxies that cut long requests", async () => {
+    runAgent("agent-poll", ["--poll-interval", "1"]);
+    await eventually("agent-poll Ready", async () => {
+      const n = (await api("GET", "/api/v1/nodes/agent-poll")).body;
+      return n?.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True");
+    });
+    const pod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "polled" },
+      spec: { nodeName: "agent-poll", containers: [{ name: "c", image: "busybox", command: ["sleep", "3600"] }] },
+    };
+    expect((await api("POST", "/api/v1/namespaces/default/pods", pod)).status).toBe(201);
+    await eventually(
+      "polled pod Running",
+      async () => (await api("GET", "/api/v1/namespaces/default/pods/polled")).body.status?.phase === "Running",
+    );
+    await api("DELETE", "/api/v1/namespaces/default/pods/polled?gracePeriodSeconds=1");
+    await eventually("polled pod gone", async () => (await api("GET", "/api/v1/namespaces/default/pods/polled")).status === 404);
+    agents.get("agent-poll")!.kill("SIGKILL");
+    killContainers(join(dir, "agent-poll"));
+    await api("DELETE", "/api/v1/nodes/agent-poll");
   });
 });
 
