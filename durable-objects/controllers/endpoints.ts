@@ -9,22 +9,11 @@
 // produces no write.
 
 import { type LabelSelector, matchLabels } from "../../workers/shared/selectors.ts";
+import { isObj, objects, str } from "./podutil.ts";
 import { type Action, ENDPOINTS, type Obj, type ReconcileResult } from "./types.ts";
 
 /** Label kube puts on the Endpoints of headless services (v1.IsHeadlessService). */
 export const LABEL_HEADLESS_SERVICE = "service.kubernetes.io/headless";
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function objects(v: unknown): Obj[] {
-  return Array.isArray(v) ? v.filter(isObj) : [];
-}
-
-function str(v: unknown): string {
-  return typeof v === "string" ? v : "";
-}
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

@@ -11,6 +11,7 @@
 // The host finds dependents by owner uid and re-runs reconcileOwner when they change;
 // requeueAfterMs is a safety net while an owner waits on its dependents.
 
+import { isObj } from "./podutil.ts";
 import type { Action, GVR, Obj, ReconcileResult } from "./types.ts";
 
 export const FINALIZER_ORPHAN = "orphan";
@@ -23,10 +24,6 @@ export interface OwnerRef {
   kind: string;
   name: string;
   uid: string;
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function ownerRefs(obj: Obj): Obj[] {

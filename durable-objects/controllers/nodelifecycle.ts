@@ -22,6 +22,7 @@
 // always lose one to a Conflict. The held-back write comes on the next pass (the node's
 // own watch event, or the short follow-up requeue).
 
+import { isObj, objects, str } from "./podutil.ts";
 import { type Action, NODES, type Obj, PODS, type ReconcileResult } from "./types.ts";
 
 export interface NodeLifecycleConfig {
@@ -61,18 +62,6 @@ export function parseTime(s: unknown): number | undefined {
   const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.exec(s);
   const t = m ? Date.parse(m[1] + (m[2] ? m[2].slice(0, 4).padEnd(4, "0") : "") + m[3].toUpperCase()) : Date.parse(s);
   return Number.isNaN(t) ? undefined : t;
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function objects(v: unknown): Obj[] {
-  return Array.isArray(v) ? v.filter(isObj) : [];
-}
-
-function str(v: unknown): string {
-  return typeof v === "string" ? v : "";
 }
 
 function equal(a: unknown, b: unknown): boolean {

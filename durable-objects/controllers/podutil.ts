@@ -8,6 +8,22 @@ import { fromLabelSelectorObject, type LabelSelector } from "../../workers/share
 import type { Obj } from "./types.ts";
 
 // ---------------------------------------------------------------------------------------
+// Untrusted JSON
+
+export function isObj(v: unknown): v is Obj {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The object elements of v when it is an array, else none. */
+export function objects(v: unknown): Obj[] {
+  return Array.isArray(v) ? v.filter(isObj) : [];
+}
+
+export function str(v: unknown): string {
+  return typeof v === "string" ? v : "";
+}
+
+// ---------------------------------------------------------------------------------------
 // Time
 
 /** RFC 3339 without fractional seconds (metav1.Time's JSON form). */
