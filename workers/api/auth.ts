@@ -43,6 +43,7 @@ import {
   type UserInfo,
   uncovered,
 } from "./authz.ts";
+import { MAX_BODY_BYTES } from "./body.ts";
 import { ensureBootstrap } from "./bootstrap.ts";
 import type { Obj } from "./codec.ts";
 import type { Ctx } from "./registry.ts";
@@ -50,7 +51,6 @@ import type { Ctx } from "./registry.ts";
 type App = { Bindings: Env };
 
 export const SNAPSHOT_TTL_MS = 2000;
-const MAX_BODY_BYTES = 1.5 * 1024 * 1024;
 const RBAC = "rbac.authorization.k8s.io";
 const RBAC_PREFIX = `/registry/${RBAC}/`;
 const PODS = lookupResource("", "v1", "pods")!;
