@@ -8,13 +8,13 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { type Env, intVar } from "../../workers/env.ts";
+import { Pump } from "../pump.ts";
 import { RemoteStore } from "../store/remote.ts";
 import { ControllerManager } from "./manager.ts";
 
 export class ControllerManagerDO extends DurableObject<Env> {
   private readonly manager: ControllerManager;
-  private running = false;
-  private again = false;
+  private readonly pump: Pump;
   private resyncWanted = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -27,50 +27,30 @@ export class ControllerManagerDO extends DurableObject<Env> {
         ...(toleration ? { evictionTolerationSeconds: intVar(toleration, 300) } : {}),
       },
     });
+    // One pass: sync, then reconcile until the queue has nothing due; writes made by
+    // reconcilers come back as changes and are picked up before sleeping.
+    this.pump = new Pump(
+      "controller manager",
+      ctx.storage,
+      async () => {
+        const resync = this.resyncWanted;
+        this.resyncWanted = false;
+        await this.manager.sync(resync);
+        while ((await this.manager.runReady()) > 0) await this.manager.sync();
+        return false;
+      },
+      () => this.manager.nextDue(),
+    );
   }
 
   /** The store committed up to revision (or the cron asks for a resync). Returns at once. */
   async notify(_revision: number, resync = false): Promise<void> {
     if (resync) this.resyncWanted = true;
-    this.ctx.waitUntil(this.pump());
+    this.ctx.waitUntil(this.pump.run());
   }
 
   override async alarm(): Promise<void> {
-    await this.pump();
-  }
-
-  /** Runs sync + reconcile until nothing new arrived meanwhile; one pump at a time. */
-  private async pump(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    try {
-      do {
-        this.again = false;
-        const resync = this.resyncWanted;
-        this.resyncWanted = false;
-        await this.manager.sync(resync);
-        while ((await this.manager.runReady()) > 0) {
-          // Writes made by reconcilers come back as changes; pick them up before sleeping.
-          await this.manager.sync();
-        }
-      } while (this.again);
-    } catch (e) {
-      console.error(`controller manager pump failed: ${e instanceof Error ? e.stack : String(e)}`);
-    } finally {
-      this.running = false;
-      await this.scheduleAlarm();
-    }
-  }
-
-  private async scheduleAlarm(): Promise<void> {
-    const due = this.manager.nextDue();
-    // Without deadlines, still look again now and then: a safety net like the cron's.
-    const at = due ?? Date.now() + 5 * 60_000;
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > at || current < Date.now()) await this.ctx.storage.setAlarm(Math.max(at, Date.now() + 10));
+    await this.pump.run();
   }
 
   /** For tests and operators: how much work is waiting. */
