@@ -248,22 +248,46 @@ export class StoreDO extends DurableObject<Env> {
   watchLines(
     prefix: string,
     afterRevision: number,
-    opts: KubeLineOptions & { bookmarkEveryMs?: number } = {},
+    opts: KubeLineOptions & {
+      bookmarkEveryMs?: number;
+      /** Start with the current state as ADDED lines (afterRevision is then ignored). */
+      initial?: boolean;
+      /** After the initial state, a BOOKMARK marking its end (sendInitialEvents). */
+      initialEndBookmark?: boolean;
+      /** End the stream after this long (the watch's timeoutSeconds). */
+      timeoutMs?: number;
+    } = {},
   ): Envelope<ReadableStream<Uint8Array>> {
     return wrap(() => {
+      const start: Uint8Array[] = [];
+      if (opts.initial) {
+        // Listed and registered in the same turn: nothing can commit in between.
+        const res = this.log.list(prefix);
+        afterRevision = res.revision;
+        for (const kv of res.items) start.push(kubeLine({ type: "put", kv: { ...kv, createRevision: kv.modRevision } }, {})!);
+        if (opts.initialEndBookmark && opts.bookmark) {
+          const annotations = { "k8s.io/initial-events-end": "true" };
+          const obj = { ...opts.bookmark, metadata: { resourceVersion: String(res.revision), annotations } };
+          start.push(new TextEncoder().encode(`{"type":"BOOKMARK","object":${JSON.stringify(obj)}}\n`));
+        }
+      }
       const history = this.log.history(prefix, afterRevision);
       const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
       const writer = writable.getWriter();
       let off = () => {};
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const sink = new StreamSink(
         writer,
         () => {
+          if (timer) clearTimeout(timer);
           off();
           if (this.hub.size === 0) this.stopProgress();
         },
         opts.bookmarkEveryMs ?? 0,
         kubeLine(SLOW_WATCHER, {}),
       );
+      const initialEvent: WatchEvent = { type: "put", kv: { key: prefix, value: "", createRevision: 0, modRevision: 0 } };
+      for (const l of start) sink.send(initialEvent, l);
       const kubeOpts: KubeLineOptions = { bookmark: opts.bookmark };
       for (const ev of history) {
         const l = kubeLine(ev, kubeOpts);
@@ -271,6 +295,7 @@ export class StoreDO extends DurableObject<Env> {
       }
       off = this.hub.add(prefix, sink, false, kubeOpts);
       this.startProgress();
+      if (opts.timeoutMs !== undefined) timer = setTimeout(() => sink.end(), opts.timeoutMs);
       return readable;
     });
   }

@@ -62,6 +62,37 @@ export async function watchResponse(ctx: Ctx, t: Target, query: URLSearchParams,
   };
   const bookmarkKind = { kind: t.info.kind, apiVersion: apiVersionOf(t.info) };
 
+  const headers = {
+    "content-type": "application/json",
+    // identity: never let a proxy (Miniflare's entry worker, Cloudflare's edge) gzip a
+    // watch, since a compressor holds events back until its buffer fills.
+    "content-encoding": "identity",
+    "cache-control": "no-cache, private",
+    "x-content-type-options": "nosniff",
+  };
+
+  // Fast path: no selectors and no re-rendering. The StoreDO renders each event's watch
+  // line once for all such watchers (initial state, bookmarks and timeout included), and
+  // its stream is the response body: no JavaScript touches the events in the Worker.
+  const lines = (ctx.store as { watchLines?: RemoteStore["watchLines"] }).watchLines;
+  if (!filtering && !cfg.render && typeof lines === "function") {
+    const initialState = rv === undefined || rv === 0 || sendInitial;
+    try {
+      const stream = await lines.call(ctx.store, prefix, rv ?? 0, {
+        bookmark: bookmarks ? bookmarkKind : undefined,
+        bookmarkEveryMs: cfg.bookmarkIntervalMs,
+        initial: initialState,
+        initialEndBookmark: sendInitial,
+        timeoutMs: timeoutSeconds * 1000,
+      });
+      return new Response(stream, { status: 200, headers });
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      const err = e.code === 410 ? new ApiError(410, "Expired", `too old resource version: ${rv} (${e.message})`) : e;
+      return new Response(errorLine(err), { status: 200, headers });
+    }
+  }
+
   // Where to start. "" and "0" (and sendInitialEvents) mean: the current state as
   // synthetic ADDED events, then changes after it. A number means: changes after it.
   const initial: Uint8Array[] = [];
@@ -93,58 +124,7 @@ export async function watchResponse(ctx: Ctx, t: Target, query: URLSearchParams,
     from = rv;
   }
 
-  const headers = {
-    "content-type": "application/json",
-    // identity: never let a proxy (Miniflare's entry worker, Cloudflare's edge) gzip a
-    // watch, since a compressor holds events back until its buffer fills.
-    "content-encoding": "identity",
-    "cache-control": "no-cache, private",
-    "x-content-type-options": "nosniff",
-  };
   const tooOld = (e: ApiError) => (e.code === 410 ? new ApiError(410, "Expired", `too old resource version: ${from} (${e.message})`) : e);
-
-  // Fast path: no selectors and no re-rendering. The StoreDO renders each event's watch
-  // line once for all such watchers, and the bytes are piped to the client unparsed.
-  const lines = (ctx.store as { watchLines?: RemoteStore["watchLines"] }).watchLines;
-  if (!filtering && !cfg.render && typeof lines === "function") {
-    let upstream: ReadableStream<Uint8Array> | null = null;
-    let startErr: ApiError | null = null;
-    try {
-      upstream = await lines.call(ctx.store, prefix, from, {
-        bookmark: bookmarks ? bookmarkKind : undefined,
-        bookmarkEveryMs: cfg.bookmarkIntervalMs,
-      });
-    } catch (e) {
-      if (!(e instanceof ApiError)) throw e;
-      startErr = tooOld(e);
-    }
-    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-    const pipe = async () => {
-      const writer = writable.getWriter();
-      const reader = upstream?.getReader();
-      const timer = setTimeout(() => reader?.cancel().catch(() => {}), timeoutSeconds * 1000);
-      try {
-        for (const l of initial) await writer.write(l);
-        if (!reader) {
-          await writer.write(errorLine(startErr!));
-          return;
-        }
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          await writer.write(value);
-        }
-      } catch {
-        // the client went away or the store stream broke: end
-      } finally {
-        clearTimeout(timer);
-        reader?.cancel().catch(() => {});
-        writer.close().catch(() => {});
-      }
-    };
-    void pipe();
-    return new Response(readable, { status: 200, headers });
-  }
 
   let watch: Watch | null = null;
   let startError: ApiError | null = null;
