@@ -382,14 +382,27 @@ export class Agent {
       memory: this.memory,
       imageErrors: this.imageErrors,
     });
-    // Actions run in order; a container whose image could not be had is not started in
-    // the same batch.
+    // Each pod's actions run in order (a container whose image could not be had is not
+    // started in the same batch); different pods proceed concurrently. Then every
+    // changed pod status is reported, concurrently too.
     const failed = new Set<string>();
+    const byPod = new Map<string, SyncAction[]>();
     for (const a of actions) {
-      if (a.type === "start" && failed.has(`${a.pod.metadata.uid}/${a.container}`)) continue;
-      const ok = await this.apply(a, containers);
-      if (!ok && a.type === "ensureImage") failed.add(`${a.podUID}/${a.container}`);
+      const uid =
+        a.type === "start" || a.type === "finishDeletion" || a.type === "event" ? a.pod.metadata.uid : "podUID" in a ? a.podUID : "";
+      let list = byPod.get(uid);
+      if (!list) byPod.set(uid, (list = []));
+      list.push(a);
     }
+    await Promise.all(
+      [...byPod.values()].map(async (list) => {
+        for (const a of list) {
+          if (a.type === "start" && failed.has(`${a.pod.metadata.uid}/${a.container}`)) continue;
+          const ok = await this.apply(a, containers);
+          if (!ok && a.type === "ensureImage") failed.add(`${a.podUID}/${a.container}`);
+        }
+      }),
+    );
     await this.report(await this.runtime.list());
     this.rotateLogs();
     return wakeAt;
@@ -569,6 +582,8 @@ export class Agent {
   private async report(containers: ContainerStatus[]): Promise<void> {
     if (!this.connected) return;
     const now = Date.now();
+    // Reports go out concurrently: one slow PATCH does not hold up the other pods'.
+    const pending: Promise<void>[] = [];
     for (const pod of this.pods.values()) {
       const uid = pod.metadata.uid;
       const mine = containers.filter((c) => c.labels["io.kubeflare.pod.uid"] === uid);
@@ -582,21 +597,28 @@ export class Agent {
       );
       const prev = this.reported.get(uid) ?? pod.status;
       if (prev && statusEqual(prev, status)) continue;
-      try {
-        const updated = await this.client.request(
-          "PATCH",
-          `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`,
-          { metadata: { uid }, status },
-          "application/merge-patch+json",
-        );
-        this.reported.set(uid, status);
-        if (this.pods.has(uid)) this.pods.set(uid, updated);
-      } catch (e) {
-        if (isStatus(e, 404)) this.pods.delete(uid);
-        else if (!(e instanceof ApiStatusError)) this.connected = false;
-        this.log(`status report for ${pod.metadata.namespace}/${pod.metadata.name} failed: ${e instanceof Error ? e.message : String(e)}`);
-      }
+      pending.push(
+        (async () => {
+          try {
+            const updated = await this.client.request(
+              "PATCH",
+              `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`,
+              { metadata: { uid }, status },
+              "application/merge-patch+json",
+            );
+            this.reported.set(uid, status);
+            if (this.pods.has(uid)) this.pods.set(uid, updated);
+          } catch (e) {
+            if (isStatus(e, 404)) this.pods.delete(uid);
+            else if (!(e instanceof ApiStatusError)) this.connected = false;
+            this.log(
+              `status report for ${pod.metadata.namespace}/${pod.metadata.name} failed: ${e instanceof Error ? e.message : String(e)}`,
+            );
+          }
+        })(),
+      );
     }
+    await Promise.all(pending);
   }
 
   private async event(pod: Obj, type: string, reason: string, message: string): Promise<void> {
