@@ -460,3 +460,51 @@ export interface CpuReport {
   /** Machine busy minus the server and this process: other load sharing the CPUs. */
   otherProcessesPct: number;
 }
+
+/**
+ * The main() every benchmark shares: parse options (undefined: --help was printed), run
+ * with a watchdog of maxSeconds, clean up on every way out (done, error, signal,
+ * watchdog), print the report (and the raw result as JSON with --json).
+ */
+export function benchMain<O extends { maxSeconds: number; json: boolean }, R>(opts: {
+  parse: () => O | undefined | null;
+  run: (o: O) => Promise<R>;
+  report: (r: R) => string;
+  cleanup: () => Promise<void>;
+  log: (msg: string) => void;
+  cleanupGraceMs?: number;
+}): void {
+  const grace = opts.cleanupGraceMs ?? 15_000;
+  const stop = (code: number) => Promise.race([opts.cleanup(), sleep(grace)]).then(() => process.exit(code));
+  const main = async () => {
+    const o = opts.parse();
+    if (!o) return;
+    const watchdog = setTimeout(() => {
+      opts.log(`giving up: the run exceeded --max-seconds ${o.maxSeconds}`);
+      void stop(3);
+    }, o.maxSeconds * 1000);
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      process.once(sig, () => {
+        opts.log(`${sig}: stopping`);
+        void stop(130);
+      });
+    }
+    const r = await opts.run(o);
+    clearTimeout(watchdog);
+    await opts.cleanup();
+    const text = opts.report(r);
+    if (o.json) {
+      process.stderr.write(`${text}\n`);
+      process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    } else {
+      process.stdout.write(`${text}\n`);
+    }
+  };
+  main().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
+      void stop(1);
+    },
+  );
+}

@@ -44,6 +44,7 @@ import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
+  benchMain,
   CpuMeter,
   type CpuReport,
   findDescendants,
@@ -862,38 +863,4 @@ function report(r: Result): string {
   return out.join("\n");
 }
 
-async function main(): Promise<void> {
-  const o = parseOptions();
-  if (!o) return;
-  const watchdog = setTimeout(async () => {
-    log(`giving up: the run exceeded --max-seconds ${o.maxSeconds}`);
-    await Promise.race([cleanup(), sleep(15_000)]);
-    process.exit(3);
-  }, o.maxSeconds * 1000);
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    process.once(sig, async () => {
-      log(`${sig}: stopping`);
-      await Promise.race([cleanup(), sleep(15_000)]);
-      process.exit(130);
-    });
-  }
-  const r = await run(o);
-  clearTimeout(watchdog);
-  await cleanup();
-  const text = report(r);
-  if (o.json) {
-    process.stderr.write(text + "\n");
-    process.stdout.write(JSON.stringify(r, null, 2) + "\n");
-  } else {
-    process.stdout.write(text + "\n");
-  }
-}
-
-main().then(
-  () => process.exit(0),
-  async (e) => {
-    console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
-    await Promise.race([cleanup(), sleep(15_000)]);
-    process.exit(1);
-  },
-);
+benchMain({ parse: parseOptions, run, report, cleanup, log, cleanupGraceMs: 15_000 });
