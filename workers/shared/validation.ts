@@ -176,7 +176,7 @@ function dns1035LabelErrors(s: string): string[] {
 }
 
 /** validation.IsQualifiedName: optional DNS-subdomain prefix and "/", then a name part <= 63. */
-function qualifiedNameErrors(value: string): string[] {
+export function qualifiedNameErrors(value: string): string[] {
   const errs: string[] = [];
   const parts = value.split("/");
   let name: string;
@@ -200,7 +200,8 @@ export function isQualifiedName(s: string): boolean {
   return typeof s === "string" && qualifiedNameErrors(s).length === 0;
 }
 
-function labelValueErrors(v: string): string[] {
+/** validation.IsValidLabelValue: empty, or a qualified-name-shaped string of <= 63 chars. */
+export function labelValueErrors(v: string): string[] {
   const errs: string[] = [];
   if (v.length > 63) errs.push(maxLenError(63));
   if (!LABEL_VALUE_RE.test(v)) errs.push(LABEL_VALUE_MSG);
