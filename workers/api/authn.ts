@@ -53,12 +53,24 @@ export async function sha256Hex(s: string): Promise<string> {
   return out;
 }
 
-/** Constant-time string equality: compares SHA-256 digests, so neither timing nor length leaks. */
+/** Digests of the server-side secrets (b in safeEqual), which repeat on every request. */
+const knownDigests = new Map<string, Promise<ArrayBuffer>>();
+
+function knownDigest(b: string): Promise<ArrayBuffer> {
+  let d = knownDigests.get(b);
+  if (!d) {
+    if (knownDigests.size >= 256) knownDigests.clear();
+    knownDigests.set(b, (d = crypto.subtle.digest("SHA-256", encoder.encode(b))));
+  }
+  return d;
+}
+
+/**
+ * Constant-time string equality: compares SHA-256 digests, so neither timing nor length
+ * leaks. a is what the client sent; b is the server's secret (its digest is cached).
+ */
 export async function safeEqual(a: string, b: string): Promise<boolean> {
-  const [x, y] = await Promise.all([
-    crypto.subtle.digest("SHA-256", encoder.encode(a)),
-    crypto.subtle.digest("SHA-256", encoder.encode(b)),
-  ]);
+  const [x, y] = await Promise.all([crypto.subtle.digest("SHA-256", encoder.encode(a)), knownDigest(b)]);
   const subtle = crypto.subtle as SubtleCrypto & { timingSafeEqual?: (a: ArrayBuffer, b: ArrayBuffer) => boolean };
   if (typeof subtle.timingSafeEqual === "function") return subtle.timingSafeEqual(x, y);
   const p = new Uint8Array(x);
