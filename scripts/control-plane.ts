@@ -133,6 +133,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       STORE: { className: "StoreDO", useSQLite: true },
       CONTROLLERS: { className: "ControllerManagerDO", useSQLite: true },
       SCHEDULER: { className: "SchedulerDO", useSQLite: true },
+      TUNNELS: { className: "NodeTunnelDO", useSQLite: true },
     },
     durableObjectsPersist: join(opts.stateDir, "durable-objects"),
     bindings: { ADMIN_TOKEN: token, STORE_SUBSCRIBERS: "SCHEDULER,CONTROLLERS", ...(opts.vars ?? {}) },

@@ -8,6 +8,7 @@ import type { Env } from "./env.ts";
 export { ControllerManagerDO } from "../durable-objects/controllers/manager-do.ts";
 export { SchedulerDO } from "../durable-objects/scheduler/scheduler-do.ts";
 export { StoreDO } from "../durable-objects/store/store-do.ts";
+export { NodeTunnelDO } from "../durable-objects/tunnel/tunnel-do.ts";
 
 const app = createApp();
 

@@ -1,0 +1,27 @@
+// The Worker's side of the node tunnels: reach a node's NodeTunnelDO and open a stream
+// to its agent. The DO answers the request itself: a streamed HTTP response (logs,
+// proxied HTTP), a 101 WebSocket bridged to the stream (exec, attach, port-forward,
+// proxied WebSockets), or a Kubernetes Status when the node is not connected or the
+// agent refused.
+
+import type { Env } from "../../workers/env.ts";
+import type { StreamHeader } from "../../workers/shared/tunnel.ts";
+
+/** Header that carries the StreamHeader (JSON) from the Worker to the NodeTunnelDO. */
+export const STREAM_HEADER = "x-kubeflare-stream";
+
+export function tunnelFor(env: Env, node: string) {
+  return env.TUNNELS.get(env.TUNNELS.idFromName(node));
+}
+
+/**
+ * Opens a stream of `header.kind` to `node`'s agent for this request. A WebSocket
+ * upgrade request is bridged message by message (the DO picks the subprotocol from
+ * `protocols`, first the client offered that is in the list); any other request's body
+ * goes to the agent and the agent's answer comes back as the response.
+ */
+export function openNodeStream(env: Env, node: string, header: StreamHeader, request: Request, protocols?: string[]): Promise<Response> {
+  const headers = new Headers(request.headers);
+  headers.set(STREAM_HEADER, JSON.stringify({ header, protocols: protocols ?? [] }));
+  return tunnelFor(env, node).fetch(new Request(request.url, { method: request.method, headers, body: request.body }));
+}
