@@ -4,16 +4,22 @@
 // status when it changed. The control plane being unreachable stops reporting, never
 // the pods: the loop keeps applying restart policies to the pods it last knew.
 
-import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { type ApiClient, ApiStatusError, isStatus, type Obj } from "./client.ts";
+import { LogIndex } from "./logs.ts";
 import { containerConfigs } from "./podspec.ts";
 import { recordProbe, runHttpGet, runTcpSocket } from "./probes.ts";
 import type { ContainerStatus, Runtime } from "./runtime/types.ts";
-import { ImagePullError } from "./runtime/types.ts";
+import { ImagePullError, LABEL_ATTEMPT, LABEL_CONTAINER_NAME, LABEL_POD_UID } from "./runtime/types.ts";
 import { podStatus, statusEqual } from "./status.ts";
+import { HANDLERS } from "./streams/index.ts";
+import { logHandler } from "./streams/log.ts";
+import { proxyHandler } from "./streams/proxy.ts";
+import type { StreamDeps } from "./streams/types.ts";
 import { computeSync, type PodMemory, type SyncAction } from "./sync.ts";
+import { TunnelClient } from "./tunnel.ts";
 
 export const AGENT_VERSION = "v1.32.0-kubeflare.0";
 
@@ -29,6 +35,11 @@ export interface AgentOptions {
   statusIntervalMs?: number;
   /** Log file size before rotation (bytes). */
   maxLogBytes?: number;
+  /**
+   * The node tunnel (logs, exec, attach, port-forward, service relay): the control
+   * plane's URL and the node credential. Without it the agent serves none of those.
+   */
+  tunnel?: { server: string; token: string; ca?: string; insecureSkipTLSVerify?: boolean; pingIntervalMs?: number };
   log?: (msg: string) => void;
 }
 
@@ -67,11 +78,64 @@ export class Agent {
   /** Pod IP per pod uid, from the runtime's sandbox. */
   private readonly podIPs = new Map<string, string>();
   private connected = false;
+  private readonly logIndex: LogIndex;
+  /** The tunnel to the control plane (undefined when not configured). */
+  readonly tunnel: TunnelClient | undefined;
 
   constructor(o: AgentOptions) {
     this.o = o;
     this.client = o.client;
     this.runtime = o.runtime;
+    this.logIndex = new LogIndex(join(o.stateDir, "logs"));
+    if (o.tunnel) {
+      this.tunnel = new TunnelClient({
+        ...o.tunnel,
+        nodeName: o.nodeName,
+        handlers: { ...HANDLERS, log: logHandler(this.logIndex), proxy: proxyHandler },
+        deps: this.streamDeps(),
+        log: (m) => this.log(m),
+      });
+    }
+  }
+
+  /** What the tunnel's stream handlers may use of the agent. */
+  private streamDeps(): StreamDeps {
+    const logsOf = (uid: string, container: string): string[] => {
+      const dir = join(this.o.stateDir, "logs", uid, container);
+      let files: string[] = [];
+      try {
+        files = readdirSync(dir);
+      } catch {
+        return [];
+      }
+      const attempts = files
+        .map((f) => /^(\d+)\.log$/.exec(f)?.[1])
+        .filter((a): a is string => a !== undefined)
+        .map(Number)
+        .sort((a, b) => b - a);
+      return attempts.map((a) => join(dir, `${a}.log`));
+    };
+    return {
+      nodeName: this.o.nodeName,
+      runtime: this.runtime,
+      stateDir: this.o.stateDir,
+      podIP: (uid) => this.podIPs.get(uid),
+      pod: (uid) => this.pods.get(uid),
+      pods: () => [...this.pods.values()],
+      findContainer: async (uid, container, previous) => {
+        const mine = (await this.runtime.list())
+          .filter((c) => c.labels[LABEL_POD_UID] === uid && c.labels[LABEL_CONTAINER_NAME] === container)
+          .sort((a, b) => Number(b.labels[LABEL_ATTEMPT] ?? 0) - Number(a.labels[LABEL_ATTEMPT] ?? 0));
+        return previous ? mine[1] : mine[0];
+      },
+      logFiles: (uid, container, previous) => {
+        const current = logsOf(uid, container)[previous ? 1 : 0];
+        if (!current) return [];
+        return existsSync(`${current}.1`) ? [`${current}.1`, current] : [current];
+      },
+      log: (m) => this.log(m),
+      stats: () => ({ tunnel: this.tunnel?.stats(), memory: process.memoryUsage() }),
+    };
   }
 
   private log(msg: string): void {
@@ -83,12 +147,14 @@ export class Agent {
     mkdirSync(join(this.o.stateDir, "logs"), { recursive: true });
     mkdirSync(join(this.o.stateDir, "volumes"), { recursive: true });
     await this.retry("register node", () => this.registerNode());
-    const loops = [this.leaseLoop(), this.statusLoop(), this.podsLoop(), this.syncLoop()];
+    const loops = [this.leaseLoop(), this.statusLoop(), this.podsLoop(), this.syncLoop(), this.logIndexLoop()];
+    if (this.tunnel) loops.push(this.tunnel.run());
     await Promise.all(loops);
   }
 
   stop(): void {
     this.stopped = true;
+    this.tunnel?.stop();
     this.watchHandle?.close();
     this.kick();
   }
@@ -652,6 +718,14 @@ export class Agent {
     }
   }
 
+  /** Samples log file sizes once a second: the times behind `kubectl logs --timestamps / --since`. */
+  private async logIndexLoop(): Promise<void> {
+    while (!this.stopped) {
+      this.logIndex.tick();
+      await sleep(1000);
+    }
+  }
+
   /** Copy-truncate rotation of every container log file: the runtime keeps appending to it. */
   private rotateLogs(): void {
     const max = this.o.maxLogBytes ?? 10 * 1024 * 1024;
@@ -676,6 +750,7 @@ export class Agent {
             if (statSync(path).size > max) {
               copyFileSync(path, `${path}.1`);
               truncateSync(path, 0);
+              this.logIndex.rotated(path);
             }
           } catch {
             // gone meanwhile

@@ -180,6 +180,7 @@ export async function main(argv: string[]): Promise<number> {
       stateDir: cfg.stateDir,
       labels: cfg.labels,
       pollIntervalMs: cfg.pollIntervalMs,
+      tunnel: { server: cfg.server, token: cred.token, ca: cfg.ca, insecureSkipTLSVerify: cfg.insecure },
     });
     for (const sig of ["SIGINT", "SIGTERM"] as const) {
       process.on(sig, () => {

@@ -9,6 +9,16 @@ import type { StreamHeader } from "../../workers/shared/tunnel.ts";
 
 /** Header that carries the StreamHeader (JSON) from the Worker to the NodeTunnelDO. */
 export const STREAM_HEADER = "x-kubeflare-stream";
+/** Header the Worker sets on an agent's tunnel upgrade: the authenticated node name. */
+export const AGENT_HEADER = "x-kubeflare-agent";
+
+/** Hands the agent's authenticated WebSocket upgrade to its node's tunnel. */
+export function connectAgent(env: Env, node: string, request: Request): Promise<Response> {
+  const headers = new Headers(request.headers);
+  headers.delete(STREAM_HEADER);
+  headers.set(AGENT_HEADER, node);
+  return tunnelFor(env, node).fetch(new Request(request.url, { method: "GET", headers }));
+}
 
 export function tunnelFor(env: Env, node: string) {
   return env.TUNNELS.get(env.TUNNELS.idFromName(node));
@@ -22,6 +32,7 @@ export function tunnelFor(env: Env, node: string) {
  */
 export function openNodeStream(env: Env, node: string, header: StreamHeader, request: Request, protocols?: string[]): Promise<Response> {
   const headers = new Headers(request.headers);
+  headers.delete(AGENT_HEADER); // only the tunnel route may set it
   headers.set(STREAM_HEADER, JSON.stringify({ header, protocols: protocols ?? [] }));
   return tunnelFor(env, node).fetch(new Request(request.url, { method: request.method, headers, body: request.body }));
 }

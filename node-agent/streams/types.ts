@@ -39,6 +39,10 @@ export interface StreamDeps {
   /** Log file paths of a container instance, oldest first (rotated file, then current). */
   logFiles(uid: string, container: string, previous?: boolean): string[];
   log(msg: string): void;
+  /** Every pod the agent runs (nodes/proxy/pods). */
+  pods(): Record<string, any>[];
+  /** The tunnel's and the process's figures (nodes/proxy/stats/tunnel). */
+  stats(): Record<string, any>;
 }
 
 export type StreamHandler = (stream: TunnelStream, deps: StreamDeps) => Promise<void>;

@@ -487,6 +487,7 @@ export function ruleString(r: PolicyRule): string {
 // ------------------------------------------------------------------ request attributes
 
 const SPECIAL_VERBS = new Set(["proxy", "watch"]);
+const CONNECT_CREATE = new Set(["pods/exec", "pods/attach", "pods/portforward", "nodes/tunnel"]);
 const NAMESPACE_SUBRESOURCES = new Set(["status", "finalize"]);
 const NAME_SEGMENT_RE = /^[^/%]+$/;
 
@@ -561,5 +562,8 @@ export function requestAttributes(method: string, path: string, query: URLSearch
     if (n && NAME_SEGMENT_RE.test(n)) a.name = n;
   }
   if (!a.name && viaMethod && a.verb === "delete") a.verb = "deletecollection";
+  // A WebSocket GET of a connect subresource is a create (kube 1.31+ requires create on
+  // pods/exec, pods/attach and pods/portforward however the client asks).
+  if (viaMethod && a.verb === "get" && a.subresource && CONNECT_CREATE.has(`${a.resource}/${a.subresource}`)) a.verb = "create";
   return a;
 }

@@ -53,6 +53,23 @@ function resourceEntries(info: ResourceInfo): object[] {
       };
     if (sub === "finalize")
       return { name: `${info.resource}/finalize`, singularName: "", namespaced: info.namespaced, kind: info.kind, verbs: ["update"] };
+    // Connect subresources (served through the node's tunnel), as kube lists them.
+    const connect: Record<string, [string, string[]]> = {
+      log: ["Pod", ["get"]],
+      exec: ["PodExecOptions", ["create", "get"]],
+      attach: ["PodAttachOptions", ["create", "get"]],
+      portforward: ["PodPortForwardOptions", ["create", "get"]],
+      proxy: [info.resource === "nodes" ? "NodeProxyOptions" : "ServiceProxyOptions", ["create", "delete", "get", "patch", "update"]],
+      tunnel: ["Node", ["create", "get"]],
+    };
+    if (connect[sub])
+      return {
+        name: `${info.resource}/${sub}`,
+        singularName: "",
+        namespaced: info.namespaced,
+        kind: connect[sub][0],
+        verbs: connect[sub][1],
+      };
     return {
       name: `${info.resource}/${sub}`,
       singularName: "",

@@ -27,6 +27,7 @@ const VIEW: PolicyRule[] = [
       "endpoints",
       "events",
       "pods",
+      "pods/log",
       "pods/status",
       "serviceaccounts",
       "services",
@@ -47,6 +48,7 @@ const EDIT: PolicyRule[] = [
   ...VIEW,
   rule(WRITE, [""], ["configmaps", "events", "pods", "secrets", "serviceaccounts", "services"]),
   rule(READ, [""], ["secrets"]),
+  rule(["create", "get"], [""], ["pods/attach", "pods/exec", "pods/portforward"]),
   rule(["create"], [""], ["serviceaccounts/token"]),
   rule(WRITE, ["apps"], ["deployments", "deployments/scale", "replicasets", "replicasets/scale"]),
 ];
@@ -62,6 +64,7 @@ const NODE: PolicyRule[] = [
   rule(READ, [""], ["pods", "nodes", "services", "endpoints"]),
   rule(["get"], [""], ["configmaps", "secrets", "serviceaccounts"]),
   rule(["create", "get", "update", "patch"], [""], ["nodes"]),
+  rule(["create"], [""], ["nodes/tunnel"]),
   rule(["get", "update", "patch"], [""], ["nodes/status"]),
   rule(["update", "patch"], [""], ["pods/status"]),
   rule(["delete"], [""], ["pods"]),

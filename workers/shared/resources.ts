@@ -63,7 +63,7 @@ export const RESOURCES: ResourceInfo[] = [
   r("", "v1", "pods", "Pod", {
     shortNames: ["po"],
     categories: ALL,
-    subresources: ["status", "binding"],
+    subresources: ["status", "binding", "log", "exec", "attach", "portforward"],
     fieldSelectors: [
       "spec.nodeName",
       "spec.restartPolicy",
@@ -77,7 +77,7 @@ export const RESOURCES: ResourceInfo[] = [
   r("", "v1", "nodes", "Node", {
     namespaced: false,
     shortNames: ["no"],
-    subresources: ["status"],
+    subresources: ["status", "proxy", "tunnel"],
     fieldSelectors: ["spec.unschedulable"],
   }),
   r("", "v1", "services", "Service", {

@@ -296,6 +296,11 @@ export interface MuxOptions {
   side: "control-plane" | "agent";
   /** A stream the peer opened. Without it, peer OPENs are refused. */
   onOpen?(stream: TunnelStream): void;
+  /**
+   * First stream id to use (of the side's parity). A control plane that comes back from
+   * hibernation starts somewhere new, so it never reuses an id the agent may still hold.
+   */
+  firstId?: number;
 }
 
 export interface MuxStats {
@@ -312,7 +317,9 @@ export class Mux {
 
   constructor(o: MuxOptions) {
     this.o = o;
-    this.nextId = o.side === "control-plane" ? 1 : 2;
+    const parity = o.side === "control-plane" ? 1 : 0;
+    const first = o.firstId ?? parity;
+    this.nextId = (first - (first % 2) + parity || 2) >>> 0;
   }
 
   get isClosed(): boolean {
@@ -322,7 +329,7 @@ export class Mux {
   /** Opens a stream; the peer's onOpen sees the header. */
   open(header: StreamHeader): TunnelStream {
     const id = this.nextId;
-    this.nextId = (this.nextId + 2) % 0x1_0000_0000;
+    this.nextId = (this.nextId + 2) % 0x1_0000_0000 || 2;
     const s = new TunnelStream(this, id, header);
     if (this.closedReason !== null) {
       s.onReset(this.closedReason);
@@ -339,7 +346,9 @@ export class Mux {
     if (!f) return;
     if (f.type === FRAME_OPEN) {
       const theirs = this.o.side === "control-plane" ? f.id % 2 === 0 : f.id % 2 === 1;
-      if (!theirs || this.streams.has(f.id)) return;
+      if (!theirs) return;
+      // An id the peer reuses supersedes the stream we still had under it (the peer lost it).
+      this.streams.get(f.id)?.onReset("superseded");
       const header = parseJSON<StreamHeader>(f.payload);
       const s = new TunnelStream(this, f.id, header && typeof header.kind === "string" ? header : { kind: "" });
       this.streams.set(f.id, s);
