@@ -42,6 +42,21 @@ export interface Env {
   SERVICE_NODE_PORT_RANGE?: string;
   /** Cloud provider of the cloud controller manager: "edge" (default) or "none". */
   CLOUD_PROVIDER?: string;
+  /** Seconds between polls of every node's instance by the cloud controllers (default 60). */
+  CLOUD_INSTANCE_POLL_SECONDS?: string;
+  /**
+   * edge provider: a node's instance exists while its node credential exists and its
+   * agent was on its tunnel (or joined) within this many seconds (default 3600).
+   */
+  EDGE_INSTANCE_TTL_SECONDS?: string;
+  /**
+   * edge provider: the control plane's public host ("host", "host:port" or a URL; https
+   * when no scheme) for LoadBalancer ingress. Unset: the origin the API was last reached
+   * at, as the Worker saw it.
+   */
+  PUBLIC_HOSTNAME?: string;
+  /** edge provider: LoadBalancer Services are also served at <service>.<namespace>.<this domain>. */
+  EDGE_LB_DOMAIN?: string;
 }
 
 export function intVar(v: string | undefined, dflt: number): number {

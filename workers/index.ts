@@ -4,6 +4,7 @@
 
 import { createApp } from "./api/app.ts";
 import type { Env } from "./env.ts";
+import { serveLoadBalancer } from "./lb.ts";
 
 export { ControllerManagerDO } from "../durable-objects/controllers/manager-do.ts";
 export { SchedulerDO } from "../durable-objects/scheduler/scheduler-do.ts";
@@ -22,7 +23,8 @@ export async function resyncAll(env: Env): Promise<void> {
 }
 
 export default {
-  fetch: app.fetch,
+  // Load-balancer traffic (public, no Kubernetes authentication) first, then the API.
+  fetch: (request: Request, env: Env, ctx: ExecutionContext) => serveLoadBalancer(request, env, ctx) ?? app.fetch(request, env, ctx),
   async scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
     ctx.waitUntil(resyncAll(env));
   },

@@ -4,7 +4,10 @@
 // due keys, applying what they return.
 //
 // Keys: "rs:<ns>/<name>", "deploy:<ns>/<name>", "node:<name>", "ep:<ns>/<name>",
-// "ns:<name>", "sa:<namespace>", "gcowner:<store key>", "gcdep:<store key>".
+// "ns:<name>", "sa:<namespace>", "gcowner:<store key>", "gcdep:<store key>"; with a
+// cloud provider also "lb:<ns>/<name>" (service controller), "cloudnode:<name>" (node
+// initialisation and lifecycle), "cloudpoll" (every node's instance, on a timer),
+// "cloudpoll:<name>" (one new node's instance) and "lbnodes" (the LB node set changed).
 
 import { decodeKV } from "../../workers/api/codec.ts";
 import type { Ctx } from "../../workers/api/registry.ts";
@@ -13,6 +16,9 @@ import { fromLabelSelectorObject, matchLabels } from "../../workers/shared/selec
 import type { Store } from "../store/types.ts";
 import { applyActions } from "./apply.ts";
 import { type CacheChange, ObjectCache } from "./cache.ts";
+import { type InstanceView, reconcileCloudNode, reconcileCloudNodeLifecycle } from "./cloud/node.ts";
+import { CLOUD_COMPONENTS, type CloudProvider } from "./cloud/provider.ts";
+import { reconcileServiceLB, type ServiceOutcome, serviceStep, wantsLoadBalancer } from "./cloud/service.ts";
 import { reconcileDeployment } from "./deployment.ts";
 import { reconcileEndpoints } from "./endpoints.ts";
 import { reconcileDependent, reconcileOwner } from "./gc.ts";
@@ -37,6 +43,46 @@ export const CACHED: ResourceInfo[] = [PODS, NODES, NAMESPACES, SERVICES, ENDPOI
 
 export interface ManagerConfig {
   node: NodeLifecycleConfig;
+  /** The cloud controller manager's provider; without it the cloud controllers do not run. */
+  cloud?: CloudConfig;
+}
+
+export interface CloudConfig {
+  provider: CloudProvider;
+  /** How often every node's instance is asked about (a new node is asked at once). */
+  pollIntervalMs: number;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function nodeReady(n: Obj | undefined): boolean {
+  return Array.isArray(n?.status?.conditions) && n.status.conditions.some((c: Obj) => c?.type === "Ready" && c.status === "True");
+}
+
+/** Runs fn over items, at most limit at a time. */
+async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** Asks the provider about one node's instance; an error is recorded, never thrown. */
+export async function pollInstance(provider: CloudProvider, node: Obj): Promise<InstanceView> {
+  try {
+    const exists = await provider.instances.instanceExists(node);
+    if (!exists) return { exists };
+    const [shutdown, metadata] = await Promise.all([
+      provider.instances.instanceShutdown?.(node) ?? false,
+      provider.instances.instanceMetadata(node),
+    ]);
+    return { exists, shutdown, metadata };
+  } catch (e) {
+    return { error: errorText(e) };
+  }
 }
 
 function gvrOf(info: ResourceInfo): GVR {
@@ -75,6 +121,10 @@ export class ControllerManager {
   private readonly now: () => Date;
   private started = false;
   private readonly startedAt: Date;
+  /** The last poll of each node's instance (cloud controllers). */
+  readonly instances = new Map<string, InstanceView>();
+  /** Services already told that the provider has no load balancers (by uid). */
+  private readonly lbUnsupportedReported = new Set<string>();
 
   constructor(store: Store, now: () => Date, cfg: ManagerConfig) {
     this.store = store;
@@ -92,6 +142,7 @@ export class ControllerManager {
       await this.cache.relist();
       this.started = true;
       this.enqueueAll(t);
+      if (this.cfg.cloud) this.queue.add("cloudpoll", t);
       return;
     }
     const changes = await this.cache.catchUp();
@@ -108,6 +159,10 @@ export class ControllerManager {
     for (const d of this.cache.list(DEPLOYMENTS)) this.queue.add(`deploy:${nsName(d)}`, t);
     for (const n of this.cache.list(NODES)) this.queue.add(`node:${n.metadata.name}`, t);
     for (const s of this.cache.list(SERVICES)) this.queue.add(`ep:${nsName(s)}`, t);
+    if (this.cfg.cloud) {
+      this.enqueueLoadBalancers(t);
+      for (const n of this.cache.list(NODES)) this.queue.add(`cloudnode:${n.metadata.name}`, t);
+    }
     for (const e of this.cache.list(ENDPOINTS)) this.queue.add(`ep:${nsName(e)}`, t);
     for (const ns of this.cache.list(NAMESPACES)) this.queue.add(`${ns.metadata.deletionTimestamp ? "ns" : "sa"}:${ns.metadata.name}`, t);
     for (const info of CACHED) {
@@ -117,6 +172,16 @@ export class ControllerManager {
         if (o.metadata.deletionTimestamp && o.metadata.finalizers?.length) this.queue.add(`gcowner:${key}`, t);
       }
     }
+  }
+
+  /** Every Service's service-controller key (e.g. after the public host changed). */
+  enqueueLoadBalancers(t = this.now().getTime()): void {
+    if (!this.cfg.cloud) return;
+    for (const s of this.cache.list(SERVICES)) this.queue.add(`lb:${nsName(s)}`, t);
+  }
+
+  get isStarted(): boolean {
+    return this.started;
   }
 
   /** The reconcile keys a change touches (old and new versions both count). */
@@ -156,11 +221,23 @@ export class ControllerManager {
         break;
       case NODES:
         keys.add(`node:${c.obj.metadata.name}`);
+        if (this.cfg.cloud) {
+          const name = c.obj.metadata.name;
+          if (c.type === "delete") this.instances.delete(name);
+          else {
+            keys.add(`cloudnode:${name}`);
+            if (!this.instances.has(name)) keys.add(`cloudpoll:${name}`);
+          }
+          if (c.type === "delete" || !c.old || nodeReady(c.old) !== nodeReady(c.obj)) keys.add("lbnodes");
+        }
         break;
       case LEASES:
         if (ns === "kube-node-lease") keys.add(`node:${c.obj.metadata.name}`);
         break;
       case SERVICES:
+        if (this.cfg.cloud) keys.add(`lb:${ns}/${c.obj.metadata.name}`);
+        keys.add(`ep:${ns}/${c.obj.metadata.name}`);
+        break;
       case ENDPOINTS:
         keys.add(`ep:${ns}/${c.obj.metadata.name}`);
         break;
@@ -207,6 +284,11 @@ export class ControllerManager {
 
   private async runKey(key: string): Promise<void> {
     try {
+      if (key === "cloudpoll" || key.startsWith("cloudpoll:") || key === "lbnodes") {
+        await this.runCloudKey(key);
+        this.queue.forget(key);
+        return;
+      }
       const r = await this.reconcile(key);
       if (!r) {
         this.queue.forget(key);
@@ -220,6 +302,11 @@ export class ControllerManager {
         this.queue.addRateLimited(key, this.now().getTime());
         return;
       }
+      if (r.failed) {
+        // The provider failed (the reconciler has recorded why): back off and retry.
+        this.queue.addRateLimited(key, this.now().getTime());
+        return;
+      }
       this.queue.forget(key);
       if (r.result.requeueAfterMs !== undefined) this.queue.addAt(key, this.now().getTime() + Math.max(0, r.result.requeueAfterMs));
     } catch (e) {
@@ -228,7 +315,51 @@ export class ControllerManager {
     }
   }
 
-  private async reconcile(key: string): Promise<{ result: ReconcileResult; component: string } | null> {
+  /**
+   * The cloud keys that are not reconcilers: polls of instances (every node on the
+   * timer, or one new node) and updateLoadBalancer when the set of ready nodes changed.
+   * A poll never fails: a provider error is kept in the node's view, which makes the
+   * node controllers do nothing until a later poll succeeds.
+   */
+  private async runCloudKey(key: string): Promise<void> {
+    const cloud = this.cfg.cloud;
+    if (!cloud) return;
+    if (key === "lbnodes") {
+      const lb = cloud.provider.loadBalancer;
+      if (!lb) return;
+      const nodes = this.lbNodes();
+      for (const svc of this.cache.list(SERVICES)) {
+        if (!wantsLoadBalancer(svc) || serviceStep(svc, true) !== "ensure") continue;
+        try {
+          await lb.updateLoadBalancer(svc, nodes);
+        } catch (e) {
+          console.warn(`updateLoadBalancer ${nsName(svc)} failed: ${errorText(e)}`);
+          this.queue.add(`lb:${nsName(svc)}`, this.now().getTime());
+        }
+      }
+      return;
+    }
+    const names = key === "cloudpoll" ? this.cache.list(NODES).map((n) => n.metadata.name as string) : [key.slice("cloudpoll:".length)];
+    if (key === "cloudpoll") this.queue.addAt(key, this.now().getTime() + cloud.pollIntervalMs);
+    await eachLimit(names, 8, async (name) => {
+      const node = this.cache.get(NODES, undefined, name);
+      if (!node) {
+        this.instances.delete(name);
+        return;
+      }
+      const view = await pollInstance(cloud.provider, node);
+      if (view.error !== undefined) console.warn(`cloud provider: instance of node ${name}: ${view.error}`);
+      this.instances.set(name, view);
+      this.queue.add(`cloudnode:${name}`, this.now().getTime());
+    });
+  }
+
+  /** The nodes a load balancer sends traffic to: the Ready ones. */
+  private lbNodes(): Obj[] {
+    return this.cache.list(NODES).filter(nodeReady);
+  }
+
+  private async reconcile(key: string): Promise<{ result: ReconcileResult; component: string; failed?: boolean } | null> {
     const i = key.indexOf(":");
     const kind = key.slice(0, i);
     const rest = key.slice(i + 1);
@@ -260,6 +391,55 @@ export class ControllerManager {
         const existing = this.cache.get(ENDPOINTS, ns, name);
         if (!svc && !existing) return null;
         return { result: reconcileEndpoints(svc, this.cache.list(PODS, ns), existing, ns!, name), component: COMPONENTS.endpoints };
+      }
+      case "lb": {
+        const cloud = this.cfg.cloud;
+        const svc = this.cache.get(SERVICES, ns, name);
+        if (!cloud || !svc) return null;
+        const lb = cloud.provider.loadBalancer;
+        const step = serviceStep(svc, lb !== undefined);
+        let outcome: ServiceOutcome;
+        let failed = false;
+        switch (step) {
+          case "none":
+            return null;
+          case "unsupported": {
+            const uid = svc.metadata.uid as string;
+            outcome = { step, provider: cloud.provider.name, reported: this.lbUnsupportedReported.has(uid) };
+            this.lbUnsupportedReported.add(uid);
+            break;
+          }
+          case "add-finalizer":
+            outcome = { step };
+            break;
+          case "ensure":
+            try {
+              outcome = { step, result: await lb!.ensureLoadBalancer(svc, this.lbNodes()) };
+            } catch (e) {
+              outcome = { step, error: errorText(e) };
+              failed = true;
+            }
+            break;
+          case "delete":
+            try {
+              await lb?.ensureLoadBalancerDeleted(svc);
+              outcome = { step };
+            } catch (e) {
+              outcome = { step, error: errorText(e) };
+              failed = true;
+            }
+            break;
+        }
+        return { result: reconcileServiceLB(svc, outcome), component: CLOUD_COMPONENTS.service, failed };
+      }
+      case "cloudnode": {
+        const cloud = this.cfg.cloud;
+        const node = this.cache.get(NODES, undefined, name);
+        if (!cloud || !node) return null;
+        const view = this.instances.get(name);
+        const gone = reconcileCloudNodeLifecycle(node, view, cloud.provider.name);
+        if (gone.actions.length > 0) return { result: gone, component: CLOUD_COMPONENTS.nodeLifecycle };
+        return { result: reconcileCloudNode(node, view), component: CLOUD_COMPONENTS.node };
       }
       case "ns": {
         const n = this.cache.get(NAMESPACES, undefined, rest);
