@@ -11,6 +11,7 @@ import { type ApiClient, ApiStatusError, isStatus, type Obj } from "./client.ts"
 import { LogIndex } from "./logs.ts";
 import { containerConfigs } from "./podspec.ts";
 import { recordProbe, runHttpGet, runTcpSocket } from "./probes.ts";
+import { defaultServiceProxyAddress, ServiceProxy } from "./proxy/service-proxy.ts";
 import type { ContainerStatus, Runtime } from "./runtime/types.ts";
 import { ImagePullError, LABEL_ATTEMPT, LABEL_CONTAINER_NAME, LABEL_POD_UID } from "./runtime/types.ts";
 import { podStatus, statusEqual } from "./status.ts";
@@ -40,6 +41,17 @@ export interface AgentOptions {
    * plane's URL and the node credential. Without it the agent serves none of those.
    */
   tunnel?: { server: string; token: string; ca?: string; insecureSkipTLSVerify?: boolean; pingIntervalMs?: number };
+  /**
+   * The user-space service proxy (proxy/service-proxy.ts), default true. false: no
+   * listeners, and service env vars take kubelet's clusterIP form.
+   */
+  serviceProxy?: boolean;
+  /** Where cluster listeners bind and service env vars point (default: defaultServiceProxyAddress(runtime)). */
+  serviceProxyAddress?: string;
+  /** Endpoint IPs on other nodes this node can dial directly (default none: those go through the tunnel). */
+  routableCIDRs?: string[];
+  /** Where nodePort listeners bind (default: every address of the node). */
+  nodePortAddress?: string;
   log?: (msg: string) => void;
 }
 
@@ -78,6 +90,9 @@ export class Agent {
   /** Pod IP per pod uid, from the runtime's sandbox. */
   private readonly podIPs = new Map<string, string>();
   private connected = false;
+  /** Services and endpoints cache, and the listeners (undefined until run()). */
+  private proxy: ServiceProxy | undefined;
+  private proxyStartedAt = 0;
   private readonly logIndex: LogIndex;
   /** The tunnel to the control plane (undefined when not configured). */
   readonly tunnel: TunnelClient | undefined;
@@ -146,6 +161,7 @@ export class Agent {
   async run(): Promise<void> {
     mkdirSync(join(this.o.stateDir, "logs"), { recursive: true });
     mkdirSync(join(this.o.stateDir, "volumes"), { recursive: true });
+    this.startServiceProxy();
     await this.retry("register node", () => this.registerNode());
     const loops = [this.leaseLoop(), this.statusLoop(), this.podsLoop(), this.syncLoop(), this.logIndexLoop()];
     if (this.tunnel) loops.push(this.tunnel.run());
@@ -155,8 +171,38 @@ export class Agent {
   stop(): void {
     this.stopped = true;
     this.tunnel?.stop();
+    void this.proxy?.stop();
     this.watchHandle?.close();
     this.kick();
+  }
+
+  private startServiceProxy(): void {
+    this.proxy = new ServiceProxy({
+      nodeName: this.o.nodeName,
+      client: this.client,
+      address: this.o.serviceProxyAddress ?? defaultServiceProxyAddress(this.runtime.name),
+      nodePortAddress: this.o.nodePortAddress,
+      routableCIDRs: this.o.routableCIDRs,
+      openStream: (h) => this.tunnel?.open(h),
+      listen: this.o.serviceProxy !== false,
+      portsFile: join(this.o.stateDir, "service-proxy-ports.json"),
+      log: (m) => this.log(`service proxy: ${m}`),
+    });
+    this.proxyStartedAt = Date.now();
+    this.proxy.start();
+  }
+
+  /**
+   * The service env vars of a container starting now, from the services known at this
+   * moment. Right after the agent starts it waits for the first list of services (as
+   * kubelet does), but never past 10 s after start: a pod does not wait on an
+   * unreachable control plane.
+   */
+  private async serviceEnv(pod: Obj): Promise<Record<string, string>> {
+    const p = this.proxy;
+    if (!p) return {};
+    if (!p.isSynced) await p.waitSynced(this.proxyStartedAt + 10_000 - Date.now());
+    return p.serviceEnv(pod.metadata.namespace ?? "default", pod.spec?.enableServiceLinks !== false);
   }
 
   private kick(): void {
@@ -576,7 +622,9 @@ export class Agent {
       const [kind, n] = k.split("/");
       needed.set(k, await this.lookup(kind as "configmaps" | "secrets", ns, n));
     }
+    const serviceEnv = await this.serviceEnv(pod);
     const cfg = containerConfigs(pod, {
+      serviceEnv,
       nodeName: this.o.nodeName,
       podIP: sandbox.ip,
       hostIP: this.hostIP,

@@ -5,18 +5,22 @@
 //   kubeflare-agent --server URL --join-token T [--name N] [--runtime docker|process|fake]
 //                   [--state-dir D] [--labels k=v,...] [--ca-file F] [--insecure-skip-tls-verify]
 //                   [--poll-interval SECONDS] [--docker-socket PATH]
+//                   [--no-service-proxy] [--service-proxy-address IP] [--routable-cidrs CIDR,...]
+//                   [--node-port-address IP]
 //
 // The join token is exchanged once for a node credential kept in the state dir; later
 // starts reuse it (the join token may be gone by then). Nothing is registered until the
 // credential is in hand, so a bad token leaves nothing half-done.
 
 import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
 import os from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Agent } from "./agent.ts";
 import { ApiClient, ApiStatusError } from "./client.ts";
+import { cidrMatcher } from "./proxy/plan.ts";
 import type { Runtime } from "./runtime/types.ts";
 
 export class UsageError extends Error {}
@@ -32,6 +36,10 @@ export interface AgentConfig {
   insecure: boolean;
   pollIntervalMs?: number;
   dockerSocket?: string;
+  serviceProxy: boolean;
+  serviceProxyAddress?: string;
+  routableCIDRs: string[];
+  nodePortAddress?: string;
 }
 
 const DNS1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -50,6 +58,10 @@ export function parseConfig(argv: string[]): AgentConfig {
       "insecure-skip-tls-verify": { type: "boolean", default: false },
       "poll-interval": { type: "string" },
       "docker-socket": { type: "string" },
+      "no-service-proxy": { type: "boolean", default: false },
+      "service-proxy-address": { type: "string" },
+      "routable-cidrs": { type: "string" },
+      "node-port-address": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -82,6 +94,19 @@ export function parseConfig(argv: string[]): AgentConfig {
     if (!Number.isFinite(s) || s <= 0) throw new UsageError(`--poll-interval: expected seconds > 0, got "${values["poll-interval"]}"`);
     pollIntervalMs = s * 1000;
   }
+  for (const flag of ["service-proxy-address", "node-port-address"] as const) {
+    const v = values[flag];
+    if (v !== undefined && isIP(v) === 0) throw new UsageError(`--${flag}: not an IP address: "${v}"`);
+  }
+  const routableCIDRs = (values["routable-cidrs"] ?? "")
+    .split(",")
+    .map((c) => c.trim())
+    .filter(Boolean);
+  try {
+    cidrMatcher(routableCIDRs);
+  } catch (e) {
+    throw new UsageError(`--routable-cidrs: ${e instanceof Error ? e.message : String(e)}`);
+  }
   const ca = values["ca-file"] ? readFileSync(values["ca-file"], "utf8") : undefined;
   return {
     server: url.href.replace(/\/$/, ""),
@@ -94,6 +119,10 @@ export function parseConfig(argv: string[]): AgentConfig {
     insecure: values["insecure-skip-tls-verify"] ?? false,
     pollIntervalMs,
     dockerSocket: values["docker-socket"],
+    serviceProxy: !values["no-service-proxy"],
+    serviceProxyAddress: values["service-proxy-address"],
+    routableCIDRs,
+    nodePortAddress: values["node-port-address"],
   };
 }
 
@@ -180,6 +209,10 @@ export async function main(argv: string[]): Promise<number> {
       stateDir: cfg.stateDir,
       labels: cfg.labels,
       pollIntervalMs: cfg.pollIntervalMs,
+      serviceProxy: cfg.serviceProxy,
+      serviceProxyAddress: cfg.serviceProxyAddress,
+      routableCIDRs: cfg.routableCIDRs,
+      nodePortAddress: cfg.nodePortAddress,
       tunnel: { server: cfg.server, token: cred.token, ca: cfg.ca, insecureSkipTLSVerify: cfg.insecure },
     });
     for (const sig of ["SIGINT", "SIGTERM"] as const) {
@@ -196,7 +229,8 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof UsageError) {
       const usage =
         "usage: kubeflare-agent --server URL --join-token T [--name N] [--runtime docker|process|fake] [--state-dir D]\n" +
-        "                       [--labels k=v,...] [--ca-file F] [--insecure-skip-tls-verify] [--poll-interval S] [--docker-socket PATH]";
+        "                       [--labels k=v,...] [--ca-file F] [--insecure-skip-tls-verify] [--poll-interval S] [--docker-socket PATH]\n" +
+        "                       [--no-service-proxy] [--service-proxy-address IP] [--routable-cidrs CIDR,...] [--node-port-address IP]";
       if (!e.message) {
         console.log(usage); // --help
         return 0;
