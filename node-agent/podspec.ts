@@ -519,6 +519,9 @@ export function containerConfigs(pod: Obj, opts: PodSpecOptions): PodConfigs {
         logPath: opts.logPath(uid, name, attempt),
       };
       if (str(c.workingDir)) config.workingDir = str(c.workingDir);
+      if (c.stdin === true) config.stdin = true;
+      if (c.stdinOnce === true) config.stdinOnce = true;
+      if (c.tty === true) config.tty = true;
       const limits: Obj = c.resources?.limits ?? {};
       const cpu = quantity(limits.cpu);
       if (Number.isFinite(cpu) && cpu > 0) config.cpuMilli = Math.ceil(cpu * 1000 - 1e-9);

@@ -18,19 +18,28 @@
 //   fake.kubeflare.dev/stop-exit-code    exit code after stop() of a running container
 //                                        (default 143, terminated by SIGTERM)
 //
+// Interactive exec (execStream) runs a tiny deterministic built-in set instead of processes:
+// `echo ARGS...` (stdout), `cat` (stdin to stdout until stdin ends), `true`, `false`,
+// `exit N` and `sh -c "exit N"`; any other command prints exec-output and exits with
+// exec-exit-code, as exec() does. With a tty stdout and stderr are one stream. attach is
+// `cat` on the container: stdin comes back on stdout until stdin ends or the client detaches.
+//
 // Logs: start() appends one line to logPath ("<RFC3339> fake container <name> started ...") and
 // stop() one more, so log plumbing can be tested; `logs: false` skips all file writes.
 // Images are always present (unless image-pull-error says otherwise); the sandbox IP is the
 // `podIP` option (default 127.0.0.1). Nothing survives the FakeRuntime object (no re-adoption).
 
+import { PassThrough } from "node:stream";
 import {
   type ContainerConfig,
   type ContainerStatus,
+  type ExecSession,
   type ImagePullContext,
   ImagePullError,
   type PodSandbox,
   type PortMapping,
   type Runtime,
+  type StreamOptions,
 } from "./types.ts";
 import { appendToFile, exitReason, withNodeLabel } from "./util.ts";
 
@@ -194,6 +203,89 @@ export class FakeRuntime implements Runtime {
       exitCode: intAnnotation(c.annotations, c.name, "exec-exit-code", 0),
       output: fakeAnnotation(c.annotations, c.name, "exec-output") ?? "",
     };
+  }
+
+  async execStream(id: string, command: string[], opts: StreamOptions): Promise<ExecSession> {
+    const c = this.running(id);
+    if (command.length === 0) throw new Error("exec needs a command");
+    const stdout = new PassThrough();
+    const stderr = opts.tty ? stdout : new PassThrough();
+    const stdin = opts.stdin ? new PassThrough() : undefined;
+    let finish!: (code: number) => void;
+    const exited = new Promise<number>((resolve) => {
+      finish = resolve;
+    });
+    const end = (code: number) => {
+      stdin?.unpipe(stdout);
+      stdout.end();
+      if (stderr !== stdout) stderr.end();
+      stdin?.resume(); // input after the end is dropped
+      finish(code);
+    };
+    let argv = command;
+    if (argv[0] === "sh" && argv[1] === "-c" && argv.length === 3) argv = argv[2].trim().split(/\s+/);
+    const exitArg = (s: string | undefined) => {
+      const n = Number(s ?? "0");
+      return Number.isInteger(n) ? ((n % 256) + 256) % 256 : 2;
+    };
+    const [cmd, ...args] = argv;
+    if (cmd === "cat" && args.length === 0) {
+      if (!stdin) queueMicrotask(() => end(0));
+      else {
+        stdin.pipe(stdout, { end: false });
+        stdin.once("end", () => end(0));
+      }
+    } else {
+      queueMicrotask(() => {
+        if (cmd === "echo") {
+          stdout.write(`${args.join(" ")}\n`);
+          end(0);
+        } else if (cmd === "true") end(0);
+        else if (cmd === "false") end(1);
+        else if (cmd === "exit") end(exitArg(args[0]));
+        else {
+          const output = fakeAnnotation(c.annotations, c.name, "exec-output") ?? "";
+          if (output) stdout.write(output);
+          end(intAnnotation(c.annotations, c.name, "exec-exit-code", 0));
+        }
+      });
+    }
+    return {
+      stdin,
+      stdout,
+      stderr: opts.tty ? undefined : stderr,
+      resize: () => {},
+      exited,
+      close: () => end(137),
+    };
+  }
+
+  async attach(id: string, opts: StreamOptions): Promise<ExecSession> {
+    this.running(id);
+    const stdout = new PassThrough();
+    const stdin = opts.stdin ? new PassThrough() : undefined;
+    let finish!: (code: null) => void;
+    const exited = new Promise<null>((resolve) => {
+      finish = resolve;
+    });
+    const end = () => {
+      stdin?.unpipe(stdout);
+      stdin?.resume();
+      stdout.end();
+      finish(null);
+    };
+    if (stdin) {
+      stdin.pipe(stdout, { end: false });
+      stdin.once("end", end);
+    }
+    return { stdin, stdout, resize: () => {}, exited, close: end };
+  }
+
+  private running(id: string): FakeContainer {
+    const c = this.containers.get(id);
+    if (!c) throw new Error(`container ${id} not found`);
+    if (this.status(c, this.now()).state !== "running") throw new Error(`container ${id} is not running`);
+    return c;
   }
 
   private status(c: FakeContainer, now: number): ContainerStatus {

@@ -11,26 +11,38 @@
 // reach its children too. stdout/stderr go straight to logPath (opened O_APPEND and handed to
 // the child), so output is kept while the agent is down; rotate that file by copy+truncate.
 //
+// Interactive sessions (`kubectl exec` / `kubectl attach`): execStream spawns the command as
+// exec does, with pipes; with a tty it runs under util-linux's `script` (a pty without a native
+// module; resize runs `stty` on the pty), and without `script` it gets pipes only. A container
+// whose spec has stdin keeps its stdin pipe in this runtime (lost when the agent restarts:
+// the process then reads EOF); a tty container runs under `script` the same way. attach
+// follows the container's log file from its current end (stdout and stderr are one file, so
+// an attachment has no separate stderr) and writes to the kept stdin; with stdinOnce the first
+// attachment that closes its stdin closes the container's.
+//
 // Re-adoption: every container's record (pid, /proc start time, labels, env, times, exit code
 // when known) is a JSON file in stateDir. A new ProcessRuntime on the same stateDir lists a
 // recorded pid that is still alive, with the same /proc/<pid>/stat start time (no pid reuse),
 // as running; a dead one as exited with the exit code recorded, or exitCode 137 and reason
 // "Unknown" when it died while no agent was watching (its exit code is lost).
 
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { Readable, Writable } from "node:stream";
 import {
   type ContainerConfig,
   type ContainerStatus,
   EXEC_TIMEOUT_EXIT_CODE,
+  type ExecSession,
   type ImagePullContext,
   LABEL_NODE,
   type PodSandbox,
   type PortMapping,
   type Runtime,
+  type StreamOptions,
 } from "./types.ts";
 import { appendCapped, exitReason, hostPrimaryIPv4, sleep, withNodeLabel } from "./util.ts";
 
@@ -63,6 +75,8 @@ export interface ProcessRecord {
   pid: number;
   /** Field 22 of /proc/<pid>/stat (clock ticks after boot), to tell a reused pid apart. */
   procStartTime?: string;
+  /** Runs on a pty (under `script`): resize applies. */
+  tty?: boolean;
   startedAt: string;
   finishedAt?: string;
   exitCode?: number;
@@ -116,6 +130,107 @@ function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
   }
 }
 
+let scriptPath: string | null | undefined;
+
+/** util-linux's script(1), which gives a command a pty; null when the host has none. */
+export function findScript(): string | null {
+  if (scriptPath === undefined) {
+    scriptPath = null;
+    for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":")) {
+      const f = path.join(dir || ".", "script");
+      try {
+        fs.accessSync(f, fs.constants.X_OK);
+        scriptPath = f;
+        break;
+      } catch {
+        // not here
+      }
+    }
+  }
+  return scriptPath;
+}
+
+/** A POSIX shell word for each argument (script -c takes one command line). */
+export function shellJoin(argv: string[]): string {
+  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+}
+
+/** argv run on a pty by script(1): -e passes the exit code on, -f flushes output at once. */
+function underScript(script: string, argv: string[]): string[] {
+  return [script, "-q", "-f", "-e", "-c", shellJoin(argv), "/dev/null"];
+}
+
+/**
+ * Sets the terminal size of the pty that script(1) (pid) runs its command on: stty on the
+ * child's stdin, which is the pty (setting it sends the foreground job SIGWINCH). Best effort;
+ * retried briefly while script has not forked yet.
+ */
+async function resizePty(pid: number, width: number, height: number): Promise<void> {
+  for (let attempt = 0; attempt < 40; attempt++) {
+    let children: string[] = [];
+    try {
+      children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+    } catch {
+      return; // gone, or no /proc
+    }
+    let tty = "";
+    try {
+      // right after the fork the child's stdin is still script's own
+      if (children.length > 0) tty = fs.readlinkSync(`/proc/${children[0]}/fd/0`);
+    } catch {
+      tty = "";
+    }
+    if (tty.startsWith("/dev/pts/")) {
+      await new Promise<void>((resolve) => {
+        execFile("stty", ["-F", tty, "cols", String(width), "rows", String(height)], () => resolve());
+      });
+      return;
+    }
+    await sleep(25);
+  }
+}
+
+/** Serializes resizes (the last one wins) of one pty. */
+function ptyResizer(pid: () => number | undefined): (width: number, height: number) => void {
+  let chain = Promise.resolve();
+  return (width, height) => {
+    const p = pid();
+    if (!p || !Number.isInteger(width) || !Number.isInteger(height)) return;
+    chain = chain.then(() => resizePty(p, width, height)).catch(() => {});
+  };
+}
+
+/**
+ * The bytes appended to file from offset on, until done() is true and everything is read.
+ * A file that shrinks (copy+truncate rotation) is read again from its start.
+ */
+async function* followFile(file: string, offset: number, done: () => boolean, pollMs: number, stopped: () => boolean) {
+  const buf = Buffer.alloc(64 * 1024);
+  while (!stopped()) {
+    const finished = done();
+    let size = 0;
+    try {
+      size = (await fs.promises.stat(file)).size;
+    } catch {
+      size = 0;
+    }
+    if (size < offset) offset = 0;
+    if (size > offset) {
+      const fh = await fs.promises.open(file, "r");
+      try {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - offset), offset);
+        offset += bytesRead;
+        if (bytesRead > 0) yield Buffer.from(buf.subarray(0, bytesRead));
+      } finally {
+        await fh.close();
+      }
+      continue;
+    }
+    if (finished) return;
+    await sleep(pollMs);
+  }
+}
+
 function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
   if (code !== null) return code;
   const n = signal ? os.constants.signals[signal] : undefined;
@@ -133,7 +248,7 @@ export class ProcessRuntime implements Runtime {
   private readonly pollMs: number;
   private readonly records = new Map<string, ProcessRecord>();
   /** Processes started by this instance (their exit is observed, not polled). */
-  private readonly children = new Map<string, { child: ChildProcess; exited: Promise<void> }>();
+  private readonly children = new Map<string, { child: ChildProcess; exited: Promise<void>; stdinOnce?: boolean }>();
 
   constructor(opts: ProcessRuntimeOptions) {
     this.nodeName = opts.nodeName;
@@ -169,8 +284,10 @@ export class ProcessRuntime implements Runtime {
   async removeSandbox(_podUID: string): Promise<void> {}
 
   async start(config: ContainerConfig): Promise<string> {
-    const argv = config.command.length > 0 ? [...config.command, ...config.args] : [...config.args];
+    let argv = config.command.length > 0 ? [...config.command, ...config.args] : [...config.args];
     if (argv.length === 0) throw new Error("the process runtime needs command or args (images are not run)");
+    const script = config.tty ? findScript() : null;
+    if (script) argv = underScript(script, argv);
     if (config.workingDir && !fs.existsSync(config.workingDir)) {
       throw new Error(`workingDir ${config.workingDir} does not exist on the host (the process runtime has no isolation)`);
     }
@@ -178,6 +295,7 @@ export class ProcessRuntime implements Runtime {
     config.mounts.forEach((m, i) => {
       env[`KUBEFLARE_MOUNT_${i}`] = `${m.hostPath}:${m.containerPath}${m.readOnly ? ":ro" : ""}`;
     });
+    if (script) env.TERM = "xterm";
     Object.assign(env, config.env);
 
     await fs.promises.mkdir(path.dirname(config.logPath), { recursive: true });
@@ -186,7 +304,13 @@ export class ProcessRuntime implements Runtime {
     let child: ChildProcess;
     let exited: Promise<void>;
     try {
-      child = spawn(argv[0], argv.slice(1), { cwd: config.workingDir || undefined, env, detached: true, stdio: ["ignore", fd, fd] });
+      child = spawn(argv[0], argv.slice(1), {
+        cwd: config.workingDir || undefined,
+        env,
+        detached: true,
+        stdio: [config.stdin ? "pipe" : "ignore", fd, fd],
+      });
+      child.stdin?.on("error", () => {}); // EPIPE after the process closed its stdin
       exited = new Promise<void>((resolve) => {
         child.once("exit", (code, signal) => {
           this.children.delete(id);
@@ -219,13 +343,14 @@ export class ProcessRuntime implements Runtime {
       env,
       workingDir: config.workingDir || undefined,
       logPath: config.logPath,
+      tty: script ? true : undefined,
       pid,
       procStartTime: procStat(pid)?.startTime,
       startedAt: new Date(this.now()).toISOString(),
     };
     child.unref();
     this.records.set(id, rec);
-    this.children.set(id, { child, exited });
+    this.children.set(id, { child, exited, stdinOnce: config.stdinOnce });
     this.persist(rec);
     return id;
   }
@@ -307,6 +432,111 @@ export class ProcessRuntime implements Runtime {
     });
   }
 
+  async execStream(id: string, command: string[], opts: StreamOptions): Promise<ExecSession> {
+    const rec = this.records.get(id);
+    if (!rec) throw new Error(`container ${id} not found`);
+    if (!this.running(rec)) throw new Error(`container ${id} is not running`);
+    if (command.length === 0) throw new Error("exec needs a command");
+    const script = opts.tty ? findScript() : null;
+    const argv = script ? underScript(script, command) : command;
+    const env = script ? { ...rec.env, TERM: rec.env.TERM ?? "xterm" } : rec.env;
+    const child = spawn(argv[0], argv.slice(1), {
+      cwd: rec.workingDir,
+      env,
+      detached: true,
+      stdio: [opts.stdin ? "pipe" : "ignore", "pipe", script ? "ignore" : "pipe"],
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.once("spawn", resolve);
+      child.once("error", reject);
+    });
+    child.stdin?.on("error", () => {});
+    const exited = new Promise<number>((resolve) => child.once("close", (code, signal) => resolve(exitCodeOf(code, signal))));
+    return {
+      stdin: child.stdin ?? undefined,
+      stdout: child.stdout!,
+      stderr: opts.tty ? undefined : (child.stderr ?? undefined),
+      resize: script ? ptyResizer(() => child.pid) : () => {},
+      exited,
+      close: () => {
+        if (child.pid && child.exitCode === null && child.signalCode === null) signalGroup(child.pid, "SIGKILL");
+      },
+    };
+  }
+
+  async attach(id: string, opts: StreamOptions): Promise<ExecSession> {
+    const rec = this.records.get(id);
+    if (!rec) throw new Error(`container ${id} not found`);
+    if (!this.running(rec)) throw new Error(`container ${id} is not running`);
+    let offset = 0;
+    try {
+      offset = fs.statSync(rec.logPath).size;
+    } catch {
+      offset = 0;
+    }
+    let detached = false;
+    let exitedFlag = false;
+    const own = this.children.get(id);
+    const exited = (async (): Promise<number | null> => {
+      if (own) await own.exited;
+      else await this.waitExit(rec, Number.MAX_SAFE_INTEGER, () => detached);
+      exitedFlag = true;
+      return rec.exitCode ?? null;
+    })();
+    let detach!: () => void;
+    const detachedP = new Promise<null>((resolve) => {
+      detach = () => {
+        detached = true;
+        resolve(null);
+      };
+    });
+    const stdout = Readable.from(
+      followFile(
+        rec.logPath,
+        offset,
+        () => exitedFlag,
+        this.pollMs,
+        () => detached,
+      ),
+      { objectMode: false },
+    );
+    let stdin: Writable | undefined;
+    const target = own?.child.stdin;
+    if (opts.stdin && target && !target.destroyed && !target.writableEnded) {
+      // the container's stdin outlives an attachment; with stdinOnce the first close ends it
+      const stdinOnce = own?.stdinOnce === true;
+      stdin = new Writable({
+        write(chunk, _enc, cb) {
+          if (target.destroyed || target.writableEnded) return cb();
+          if (target.write(chunk)) cb();
+          else {
+            const go = () => {
+              target.off("drain", go);
+              target.off("close", go);
+              cb();
+            };
+            target.on("drain", go);
+            target.on("close", go);
+          }
+        },
+        final(cb) {
+          if (stdinOnce && !target.writableEnded) target.end();
+          cb();
+        },
+      });
+    }
+    return {
+      stdin,
+      stdout,
+      resize: rec.tty ? ptyResizer(() => (this.running(rec) ? rec.pid : undefined)) : () => {},
+      exited: Promise.race([exited, detachedP]),
+      close: () => {
+        detach();
+        stdout.destroy();
+      },
+    };
+  }
+
   /**
    * Stops watching the processes this instance started (as if the agent exited): they go on
    * running, and their exit code is no longer recorded. For tests of re-adoption and shutdown.
@@ -333,7 +563,7 @@ export class ProcessRuntime implements Runtime {
     return false;
   }
 
-  private async waitExit(rec: ProcessRecord, ms: number): Promise<boolean> {
+  private async waitExit(rec: ProcessRecord, ms: number, abandon?: () => boolean): Promise<boolean> {
     const own = this.children.get(rec.id);
     if (own) {
       let timer: NodeJS.Timeout | undefined;
@@ -349,7 +579,7 @@ export class ProcessRuntime implements Runtime {
     const deadline = Date.now() + ms;
     for (;;) {
       if (!pidAlive(rec.pid, rec.procStartTime)) return true;
-      if (Date.now() >= deadline) return false;
+      if (Date.now() >= deadline || abandon?.()) return false;
       await sleep(this.pollMs);
     }
   }

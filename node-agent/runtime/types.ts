@@ -7,6 +7,8 @@
 // Every container a runtime creates carries the labels below, so an agent that restarts
 // finds (adopts) its containers instead of starting duplicates.
 
+import type { Readable, Writable } from "node:stream";
+
 export const LABEL_POD_UID = "io.kubeflare.pod.uid";
 export const LABEL_POD_NAME = "io.kubeflare.pod.name";
 export const LABEL_POD_NAMESPACE = "io.kubeflare.pod.namespace";
@@ -53,6 +55,12 @@ export interface ContainerConfig {
   podAnnotations: Record<string, string>;
   /** Host path of the file that receives the container's stdout/stderr (the agent rotates it). */
   logPath: string;
+  /** The container spec's stdin: keep the container's stdin open for `kubectl attach`. */
+  stdin?: boolean;
+  /** The container spec's stdinOnce: close its stdin when the first attached client detaches. */
+  stdinOnce?: boolean;
+  /** The container spec's tty: run it on a terminal. */
+  tty?: boolean;
 }
 
 export type ContainerState = "created" | "running" | "exited" | "unknown";
@@ -97,6 +105,38 @@ export interface ImagePullContext {
 /** exec reports this exit code when the command did not finish within timeoutMs (like timeout(1)). */
 export const EXEC_TIMEOUT_EXIT_CODE = 124;
 
+/** What an interactive exec or attach asks for. */
+export interface StreamOptions {
+  /** Connect the client's input to the process's stdin. */
+  stdin: boolean;
+  /** Run the exec'd command on a terminal (exec; attach follows the container's own tty). */
+  tty: boolean;
+}
+
+/**
+ * A running exec or attach session, as Node streams (which give backpressure both ways: a
+ * reader that stops reading stdout stops the process at its pipe buffer; stdin.write() returns
+ * false while the process does not drain it).
+ */
+export interface ExecSession {
+  /** The process's stdin (undefined: not requested, or the container has no open stdin). end() half-closes it. */
+  stdin?: Writable;
+  /** Output (with a tty: everything the terminal shows). Ends when the process's output ends. */
+  stdout: Readable;
+  /** Error output; undefined with a tty (merged into stdout), or where the runtime cannot separate it. */
+  stderr?: Readable;
+  /** Sets the terminal size (a no-op without a tty); best effort, never throws. */
+  resize(width: number, height: number): void;
+  /**
+   * Resolves when the session is over: exec with the command's exit code; attach when the
+   * container exited (its exit code, or null if unknown) or the attachment ended. Rejects
+   * if the runtime lost track of the session.
+   */
+  exited: Promise<number | null>;
+  /** Abandons the session (the client went away): kills an exec'd process where the runtime can, detaches an attach. */
+  close(): void;
+}
+
 export interface Runtime {
   /** "docker", "process", "fake" (reported in nodeInfo.containerRuntimeVersion as name://version). */
   readonly name: string;
@@ -119,4 +159,11 @@ export interface Runtime {
   list(): Promise<ContainerStatus[]>;
   /** Runs a command inside a running container (exec probes); EXEC_TIMEOUT_EXIT_CODE on timeout. */
   exec(id: string, command: string[], timeoutMs: number): Promise<{ exitCode: number; output: string }>;
+  /**
+   * Starts an interactive command inside a running container (`kubectl exec`); resolves once
+   * it runs. Throws if the container does not run or the command cannot be started.
+   */
+  execStream?(id: string, command: string[], opts: StreamOptions): Promise<ExecSession>;
+  /** Attaches to a running container's own stdin/stdout/stderr (`kubectl attach`). */
+  attach?(id: string, opts: StreamOptions): Promise<ExecSession>;
 }
