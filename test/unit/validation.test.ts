@@ -941,17 +941,24 @@ describe("Service", () => {
     ["targetPort bad name", (o) => (o.spec.ports[0].targetPort = "Bad_Name"), "spec.ports[0].targetPort", "FieldValueInvalid"],
     ["type bogus", (o) => (o.spec.type = "Bogus"), "spec.type", "FieldValueNotSupported"],
     ["nodePort on ClusterIP", (o) => (o.spec.ports[0].nodePort = 30080), "spec.ports[0].nodePort", "FieldValueForbidden"],
+    // Whether a nodePort lies in SERVICE_NODE_PORT_RANGE is the allocator's check (services.test.ts).
     [
-      "nodePort below range",
-      (o) => Object.assign(o.spec, { type: "NodePort" }) && (o.spec.ports[0].nodePort = 80),
+      "nodePort not a port number",
+      (o) => Object.assign(o.spec, { type: "NodePort" }) && (o.spec.ports[0].nodePort = 70000),
       "spec.ports[0].nodePort",
       "FieldValueInvalid",
     ],
     [
-      "nodePort above range",
-      (o) => Object.assign(o.spec, { type: "NodePort" }) && (o.spec.ports[0].nodePort = 32768),
+      "nodePort not an integer",
+      (o) => Object.assign(o.spec, { type: "NodePort" }) && (o.spec.ports[0].nodePort = 30000.5),
       "spec.ports[0].nodePort",
       "FieldValueInvalid",
+    ],
+    [
+      "clusterIP on ExternalName",
+      (o) => Object.assign(o.spec, { type: "ExternalName", externalName: "db.example.com", ports: [] }),
+      "spec.clusterIP",
+      "FieldValueForbidden",
     ],
     [
       "duplicate nodePort",

@@ -122,7 +122,11 @@ async function handleResource(c: Context<App>, group: string, version: string, r
   const p = parsePath(group, version, rest);
   const query = new URL(c.req.url).searchParams;
   const env = c.env;
-  const ctx: Ctx = { store: RemoteStore.forCluster(env.STORE, env.CLUSTER_NAME || "default"), now: () => new Date() };
+  const ctx: Ctx = {
+    store: RemoteStore.forCluster(env.STORE, env.CLUSTER_NAME || "default"),
+    now: () => new Date(),
+    services: { cidr: env.SERVICE_CIDR, nodePorts: env.SERVICE_NODE_PORT_RANGE },
+  };
   await ensureBootstrap(ctx);
   const method = c.req.method;
   const t: Target = { info: p.info, namespace: p.namespace, name: p.name };

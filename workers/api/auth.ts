@@ -56,7 +56,11 @@ const RBAC_PREFIX = `/registry/${RBAC}/`;
 const PODS = lookupResource("", "v1", "pods")!;
 
 export function ctxOf(env: Env): Ctx {
-  return { store: RemoteStore.forCluster(env.STORE, env.CLUSTER_NAME || "default"), now: () => new Date() };
+  return {
+    store: RemoteStore.forCluster(env.STORE, env.CLUSTER_NAME || "default"),
+    now: () => new Date(),
+    services: { cidr: env.SERVICE_CIDR, nodePorts: env.SERVICE_NODE_PORT_RANGE },
+  };
 }
 
 const users = new WeakMap<Request, UserInfo>();

@@ -18,6 +18,7 @@ import {
   parseLabelSelector,
 } from "../shared/selectors.ts";
 import { decodeKV, encodeObject, type Obj, parseResourceVersion, stampJSON } from "./codec.ts";
+import { deleteService, isService, writeService } from "./services.ts";
 import { applyServerSide, updateManagedFields } from "./ssa.ts";
 import { allowCreateOnUpdate, checkKind, deepEqual, hasPendingFinalizers, prepareCreate, prepareUpdate, rfc3339 } from "./strategy.ts";
 
@@ -30,6 +31,8 @@ export interface Target {
 export interface Ctx {
   store: Store;
   now: () => Date;
+  /** SERVICE_CIDR and SERVICE_NODE_PORT_RANGE as configured (defaults when unset). */
+  services?: { cidr?: string; nodePorts?: string };
 }
 
 /**
@@ -309,10 +312,13 @@ export async function create(ctx: Ctx, t: Target, body: unknown, opts: WriteOpti
     if (opts.dryRun) {
       const existing = await ctx.store.get(keyOf(target));
       if (existing) throw alreadyExists(refOf(target));
+      if (isService(t.info)) await writeService(ctx, keyOf(target), prepared, undefined, undefined, true);
       return prepared;
     }
     try {
-      const kv = await ctx.store.create(keyOf(target), encodeObject(prepared));
+      const kv = isService(t.info)
+        ? (await writeService(ctx, keyOf(target), prepared, undefined, undefined, false))!
+        : await ctx.store.create(keyOf(target), encodeObject(prepared));
       remember(kv);
       prepared.metadata.resourceVersion = String(kv.modRevision);
       return prepared;
@@ -381,19 +387,24 @@ export async function guaranteedUpdate(
       }
       return cur;
     }
+    // Services allocate (and release) cluster IPs and node ports with their main-endpoint writes.
+    const allocates = isService(t.info) && opts.subresource === undefined && !finalize;
     if (opts.dryRun) {
+      if (allocates) await writeService(ctx, key, next, cur, kv.modRevision, true);
       next.metadata.resourceVersion = String(kv.modRevision);
       return next;
     }
     try {
       if (finalize) {
-        const del = await ctx.store.delete(key, kv.modRevision);
+        const del = isService(t.info) ? await deleteService(ctx, key, cur, kv.modRevision) : await ctx.store.delete(key, kv.modRevision);
         forget(key);
         if (t.info.resource === "namespaces") namespacesSeen.delete(key);
         next.metadata.resourceVersion = String(del.modRevision);
         return next;
       }
-      const res = await ctx.store.update(key, encodeObject(next), kv.modRevision);
+      const res = allocates
+        ? (await writeService(ctx, key, next, cur, kv.modRevision, false))!
+        : await ctx.store.update(key, encodeObject(next), kv.modRevision);
       remember(res);
       next.metadata.resourceVersion = String(res.modRevision);
       return next;
@@ -650,7 +661,9 @@ export async function remove(ctx: Ctx, t: Target, opts: DeleteOptions, dryRun: b
       forget(keyOf(t));
       if (t.info.resource === "namespaces") namespacesSeen.delete(keyOf(t));
       if (write === "delete") {
-        const del = await ctx.store.delete(keyOf(t), kv.modRevision);
+        const del = isService(t.info)
+          ? await deleteService(ctx, keyOf(t), cur, kv.modRevision)
+          : await ctx.store.delete(keyOf(t), kv.modRevision);
         cur.metadata.resourceVersion = String(del.modRevision);
         return { obj: cur, gone: true };
       }

@@ -5,6 +5,7 @@
 import { applyDefaults, defaultPodStatusOnCreate } from "../shared/defaults.ts";
 import { badRequest } from "../shared/errors.ts";
 import { apiVersionOf, type ResourceInfo } from "../shared/resources.ts";
+import { prepareServiceUpdate } from "../shared/service-alloc.ts";
 import { assertValid, validateCreate, validateUpdate } from "../shared/validation.ts";
 import type { Obj } from "./codec.ts";
 
@@ -144,6 +145,7 @@ export function prepareUpdate(info: ResourceInfo, old: Obj, next: Obj, subresour
     if (info.namespaced) m.namespace = om.namespace;
     delete m.selfLink;
     foldStringData(info, out);
+    if (info.group === "" && info.kind === "Service") prepareServiceUpdate(old, out);
     applyDefaults(info, out);
     if (info.hasSpec && !deepEqual(out.spec, old.spec)) m.generation = (om.generation ?? 0) + 1;
   }

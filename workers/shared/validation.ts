@@ -931,8 +931,6 @@ function validateSelectorUpdate(obj: Obj, old: Obj, errs: FieldError[]): void {
 // Services and Endpoints.
 
 const SERVICE_TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
-const NODE_PORT_MIN = 30000;
-const NODE_PORT_MAX = 32767;
 
 function validateService(obj: Obj, errs: FieldError[]): void {
   if (isSet(obj.spec) && !isObj(obj.spec)) errs.push(invalidError("spec", obj.spec, "must be an object"));
@@ -943,6 +941,11 @@ function validateService(obj: Obj, errs: FieldError[]): void {
   const headless = clusterIP === "None";
 
   if (type === "ExternalName") {
+    if (isSet(spec.clusterIP) && spec.clusterIP !== "") {
+      errs.push(forbiddenError("spec.clusterIP", "may not be set for ExternalName services"));
+    } else if (Array.isArray(spec.clusterIPs) && spec.clusterIPs.length > 0) {
+      errs.push(forbiddenError("spec.clusterIPs", "may not be set for ExternalName services"));
+    }
     const en = spec.externalName;
     if (!isSet(en) || en === "") errs.push(requiredError("spec.externalName"));
     else if (typeof en !== "string") errs.push(invalidError("spec.externalName", en, "must be a string"));
@@ -996,15 +999,10 @@ function validateService(obj: Obj, errs: FieldError[]): void {
     if (isSet(np) && np !== 0) {
       if (type === "ClusterIP") errs.push(forbiddenError(`${p}.nodePort`, "may not be used when `type` is 'ClusterIP'"));
       else if (type === "ExternalName") errs.push(forbiddenError(`${p}.nodePort`, "may not be used when `type` is 'ExternalName'"));
-      else if (!isInt(np) || np < NODE_PORT_MIN || np > NODE_PORT_MAX) {
-        errs.push(
-          invalidError(
-            `${p}.nodePort`,
-            np,
-            `provided port is not in the valid range. The range of valid ports is ${NODE_PORT_MIN}-${NODE_PORT_MAX}`,
-          ),
-        );
-      } else {
+      // Whether it lies in SERVICE_NODE_PORT_RANGE and is free is the allocator's to say
+      // (workers/api/services.ts), as in kube.
+      else if (!isInt(np) || np < 1 || np > 65535) portInRange(np, `${p}.nodePort`, errs);
+      else {
         const nk = `${np}/${proto}`;
         if (nodePorts.has(nk)) errs.push(duplicateError(`${p}.nodePort`, np));
         nodePorts.add(nk);
