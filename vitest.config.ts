@@ -29,6 +29,7 @@ export default defineConfig({
         STORE_SUBSCRIBERS: "SCHEDULER,CONTROLLERS",
         NODE_MONITOR_GRACE_SECONDS: "3",
         POD_EVICTION_TOLERATION_SECONDS: "2",
+        CLOUD_INSTANCE_POLL_SECONDS: "1",
       }),
       workerd("cron", ["test/cron/**/*.test.ts"], { STORE_SUBSCRIBERS: "" }),
       {
