@@ -23,18 +23,29 @@
 // agent that restarts resumes following its running containers from logPath's mtime (the path
 // is kept in a label), so output is neither lost nor, except within that instant, duplicated.
 //
+// Interactive sessions: execStream creates an exec and starts it hijacked (the HTTP
+// connection upgraded to a raw stream: Docker's 8-byte multiplexing headers without a tty, raw
+// bytes with one); attach hijacks POST /containers/{id}/attach the same way, multiplexed
+// unless the container itself has a tty. Containers get OpenStdin/StdinOnce/Tty from the pod
+// spec, so attach has a stdin to write to. Half-closing the connection is stdin's EOF. The
+// engine cannot kill an exec'd process: abandoning a session closes its connection (a tty's
+// process then gets SIGHUP, others EOF on stdin).
+//
 // Everything is found again by labels (LABEL_NODE=<node>), so a new DockerRuntime adopts the
 // containers of the previous one. Exec probes use the exec API; a timed-out exec reports
 // EXEC_TIMEOUT_EXIT_CODE (the engine has no way to kill an exec'd process: it runs on).
 
 import * as fs from "node:fs";
 import * as http from "node:http";
+import type * as net from "node:net";
+import { PassThrough, Writable } from "node:stream";
 import { pauseImageTar } from "./pause.ts";
 import {
   type ContainerConfig,
   type ContainerState,
   type ContainerStatus,
   EXEC_TIMEOUT_EXIT_CODE,
+  type ExecSession,
   type ImagePullContext,
   ImagePullError,
   LABEL_ATTEMPT,
@@ -46,6 +57,7 @@ import {
   type PodSandbox,
   type PortMapping,
   type Runtime,
+  type StreamOptions,
 } from "./types.ts";
 import { appendCapped, appendToFile, exitReason, hostPrimaryIPv4, withNodeLabel } from "./util.ts";
 
@@ -58,8 +70,10 @@ export const BUILTIN_PAUSE_IMAGE = "kubeflare/pause:1";
 
 /** The newest Engine API version this client is written against. */
 const CLIENT_API_VERSION = "1.47";
+/** Marks a container made with a tty: its logs are a raw stream, not multiplexed. */
+export const LABEL_TTY = "io.kubeflare.container.tty";
 /** Our labels that are not the agent's (not reported back in ContainerStatus.labels). */
-const INTERNAL_LABELS = [LABEL_LOG_PATH];
+const INTERNAL_LABELS = [LABEL_LOG_PATH, LABEL_TTY];
 
 export interface DockerRuntimeOptions {
   /** The engine's unix socket (default /var/run/docker.sock; podman: /run/podman/podman.sock). */
@@ -415,7 +429,8 @@ export class DockerRuntime implements Runtime {
       return sb;
     });
 
-    const labels = { ...withNodeLabel(config.labels, this.nodeName), [LABEL_LOG_PATH]: config.logPath };
+    const labels: Record<string, string> = { ...withNodeLabel(config.labels, this.nodeName), [LABEL_LOG_PATH]: config.logPath };
+    if (config.tty) labels[LABEL_TTY] = "true";
     const hostConfig: Record<string, unknown> = {
       NetworkMode: `container:${sandbox.id}`,
       Binds: config.mounts.map((m) => `${m.hostPath}:${m.containerPath}${m.readOnly ? ":ro" : ""}`),
@@ -428,8 +443,9 @@ export class DockerRuntime implements Runtime {
       Image: config.image,
       Env: Object.entries(config.env).map(([k, v]) => `${k}=${v}`),
       Labels: labels,
-      Tty: false,
-      OpenStdin: false,
+      Tty: config.tty === true,
+      OpenStdin: config.stdin === true,
+      StdinOnce: config.stdinOnce === true,
       AttachStdin: false,
       AttachStdout: false,
       AttachStderr: false,
@@ -452,7 +468,7 @@ export class DockerRuntime implements Runtime {
       await this.forceRemove(id).catch(() => {});
       throw new Error(`cannot start container ${config.name}: ${e?.message ?? e}`);
     }
-    this.follow(id, config.logPath);
+    this.follow(id, config.logPath, undefined, config.tty === true);
     return id;
   }
 
@@ -484,7 +500,7 @@ export class DockerRuntime implements Runtime {
         this.inspectCache.set(c.Id, cached);
       }
       out.push(cached.status);
-      this.resumeFollowing(c.Id, cached.status.state, labels[LABEL_LOG_PATH]);
+      this.resumeFollowing(c.Id, cached.status.state, labels[LABEL_LOG_PATH], labels[LABEL_TTY] === "true");
     }
     for (const id of this.inspectCache.keys()) if (!seen.has(id)) this.inspectCache.delete(id);
     return out;
@@ -529,6 +545,94 @@ export class DockerRuntime implements Runtime {
       await new Promise((r) => setTimeout(r, 20));
     }
     throw new Error(`exec ${execId}: no exit code reported`);
+  }
+
+  async execStream(id: string, command: string[], opts: StreamOptions): Promise<ExecSession> {
+    if (command.length === 0) throw new Error("exec needs a command");
+    const created = await this.json("POST", `/containers/${id}/exec`, {
+      body: { AttachStdin: opts.stdin, AttachStdout: true, AttachStderr: true, Tty: opts.tty, Cmd: command },
+    });
+    const execId: string = created.Id;
+    const { socket, head } = await this.hijack(`/exec/${execId}/start`, {}, { Detach: false, Tty: opts.tty });
+    const out = hijackedOutput(socket, head, !opts.tty);
+    const exited = out.ended.then(() => this.execExitCode(execId));
+    return {
+      stdin: opts.stdin ? hijackedStdin(socket) : undefined,
+      stdout: out.stdout,
+      stderr: out.stderr,
+      resize: (w, h) => {
+        if (opts.tty) this.call("POST", `/exec/${execId}/resize`, { query: { h, w } }).catch(() => {});
+      },
+      exited,
+      close: () => socket.destroy(),
+    };
+  }
+
+  async attach(id: string, opts: StreamOptions): Promise<ExecSession> {
+    const info = await this.json("GET", `/containers/${id}/json`);
+    if (!info?.State?.Running) throw new Error(`container ${id} is not running`);
+    const tty = info.Config?.Tty === true;
+    const stdin = opts.stdin && info.Config?.OpenStdin === true;
+    const { socket, head } = await this.hijack(`/containers/${id}/attach`, { stream: 1, stdin: stdin ? 1 : 0, stdout: 1, stderr: 1 });
+    const out = hijackedOutput(socket, head, !tty);
+    const exited = out.ended.then(async () => {
+      const after = await this.json("GET", `/containers/${id}/json`, {}, [404]);
+      return after?.State && !after.State.Running && typeof after.State.ExitCode === "number" ? (after.State.ExitCode as number) : null;
+    });
+    return {
+      stdin: stdin ? hijackedStdin(socket) : undefined,
+      stdout: out.stdout,
+      stderr: out.stderr,
+      resize: (w, h) => {
+        if (tty) this.call("POST", `/containers/${id}/resize`, { query: { h, w } }).catch(() => {});
+      },
+      exited,
+      close: () => socket.destroy(),
+    };
+  }
+
+  /** An exec's exit code, once the engine reports it ended (podman may need a moment). */
+  private async execExitCode(execId: string): Promise<number> {
+    for (let i = 0; i < 100; i++) {
+      const info = await this.json("GET", `/exec/${execId}/json`);
+      if (!info.Running && typeof info.ExitCode === "number") return info.ExitCode;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`exec ${execId}: no exit code reported`);
+  }
+
+  /**
+   * POSTs and takes over the connection ("Upgrade: tcp"): the engine answers 101 and the
+   * socket then carries the session. Its own connection, never a pooled one.
+   */
+  private async hijack(p: string, query: Query, body?: object): Promise<{ socket: net.Socket; head: Buffer }> {
+    const prefix = (await this.engineInfo()).prefix;
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
+    const q = qs.toString();
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: Record<string, string> = { connection: "Upgrade", upgrade: "tcp" };
+    if (payload) {
+      headers["content-type"] = "application/json";
+      headers["content-length"] = String(payload.length);
+    }
+    return new Promise((resolve, reject) => {
+      const req = http.request({
+        socketPath: this.socketPath,
+        agent: false,
+        method: "POST",
+        path: prefix + p + (q ? `?${q}` : ""),
+        headers,
+      });
+      req.on("upgrade", (_res, socket, head) => resolve({ socket, head }));
+      req.on("response", (res) => {
+        readAll(res)
+          .then((b) => reject(new DockerError(res.statusCode ?? 0, errorMessage(b, res.statusCode ?? 0))))
+          .catch(reject);
+      });
+      req.on("error", reject);
+      req.end(payload);
+    });
   }
 
   /** Resolves when the copied logs of a container are written (after its stream ended). */
@@ -695,7 +799,7 @@ export class DockerRuntime implements Runtime {
   // ---- logs ----
 
   /** Starts copying a container's output to logPath (since: Unix seconds, engine syntax). */
-  private follow(id: string, logPath: string, since?: string): void {
+  private follow(id: string, logPath: string, since?: string, tty = false): void {
     if (this.closed) return;
     let resolveEnded!: () => void;
     const f: Follower = {
@@ -727,6 +831,40 @@ export class DockerRuntime implements Runtime {
           return;
         }
         let rest: Buffer = Buffer.alloc(0);
+        if (tty) {
+          // a tty's logs are raw: each line carries its timestamp
+          const strip = (line: Buffer) => {
+            const m = TS_PREFIX.exec(line.subarray(0, 48).toString("latin1"));
+            if (!m) return line;
+            f.lastTs = m[0].slice(0, -1);
+            return line.subarray(m[0].length);
+          };
+          res.on("data", (c: Buffer) => {
+            const buf = rest.length ? Buffer.concat([rest, c]) : c;
+            const pieces: Buffer[] = [];
+            let off = 0;
+            for (let nl = buf.indexOf(10, off); nl >= 0; nl = buf.indexOf(10, off)) {
+              pieces.push(strip(buf.subarray(off, nl + 1)));
+              off = nl + 1;
+            }
+            rest = Buffer.from(buf.subarray(off));
+            if (pieces.length) write(Buffer.concat(pieces));
+          });
+          const flush = () => {
+            if (rest.length) write(strip(rest));
+            rest = Buffer.alloc(0);
+          };
+          res.on("end", () => {
+            flush();
+            end();
+          });
+          res.on("close", () => {
+            flush();
+            end();
+          });
+          res.on("error", end);
+          return;
+        }
         res.on("data", (c: Buffer) => {
           const pieces: Buffer[] = [];
           rest = demux(rest.length ? Buffer.concat([rest, c]) : c, (_stream, payload) => {
@@ -749,7 +887,7 @@ export class DockerRuntime implements Runtime {
   }
 
   /** After an agent restart or a broken stream: follow again from where the copy stopped. */
-  private resumeFollowing(id: string, state: ContainerState, logPath: string | undefined): void {
+  private resumeFollowing(id: string, state: ContainerState, logPath: string | undefined, tty = false): void {
     if (!logPath || this.closed) return;
     const f = this.followers.get(id);
     if (f?.active || f?.refused) return;
@@ -764,7 +902,7 @@ export class DockerRuntime implements Runtime {
         since = undefined; // no copy yet: everything
       }
     }
-    this.follow(id, logPath, since);
+    this.follow(id, logPath, since, tty);
   }
 }
 
@@ -818,4 +956,61 @@ function hostname(podName: string): string {
 /** kubelet-style names: k8s_<container>_<pod>_<namespace>_<uid>_<attempt>. */
 function containerName(c: ContainerConfig): string {
   return sanitizeName(`k8s_${c.name}_${c.podName}_${c.podNamespace}_${c.podUID}_${c.labels[LABEL_ATTEMPT] ?? "0"}`);
+}
+
+/**
+ * A hijacked session's output as readables: demultiplexed (stdout, stderr) or raw (stdout).
+ * The socket pauses while a consumer does not keep up. ended resolves when the session's
+ * output is over (the engine closed it, or close() destroyed the socket).
+ */
+function hijackedOutput(socket: net.Socket, head: Buffer, multiplexed: boolean) {
+  const stdout = new PassThrough();
+  const stderr = multiplexed ? new PassThrough() : undefined;
+  const outs = stderr ? [stdout, stderr] : [stdout];
+  let rest: Buffer = Buffer.alloc(0);
+  const resumeIfDrained = () => {
+    if (outs.every((o) => !o.writableNeedDrain)) socket.resume();
+  };
+  for (const o of outs) o.on("drain", resumeIfDrained);
+  const push = (o: PassThrough, b: Buffer) => {
+    if (b.length && !o.writableEnded && !o.write(b)) socket.pause();
+  };
+  const onData = (c: Buffer) => {
+    if (!multiplexed) return push(stdout, c);
+    rest = demux(rest.length ? Buffer.concat([rest, c]) : c, (stream, payload) => {
+      // 0 is stdin, which the engine echoes with a tty only: show it as output
+      push(stream === 2 && stderr ? stderr : stdout, Buffer.from(payload));
+    });
+  };
+  let resolveEnded!: () => void;
+  const ended = new Promise<void>((r) => {
+    resolveEnded = r;
+  });
+  let done = false;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    for (const o of outs) o.end();
+    resolveEnded();
+  };
+  if (head.length) onData(head);
+  socket.on("data", onData);
+  socket.on("end", finish);
+  socket.on("close", finish);
+  socket.on("error", finish);
+  return { stdout, stderr, ended };
+}
+
+/** The session's stdin: writes go to the socket as they flush; end() half-closes it (EOF). */
+function hijackedStdin(socket: net.Socket): Writable {
+  return new Writable({
+    write(chunk, _enc, cb) {
+      if (socket.destroyed || socket.writableEnded) return cb();
+      socket.write(chunk, () => cb());
+    },
+    final(cb) {
+      if (!socket.destroyed && !socket.writableEnded) socket.end();
+      cb();
+    },
+  });
 }

@@ -101,6 +101,15 @@ async function eventually<T>(fn: () => Promise<T> | T, ok: (v: T) => boolean, ms
 
 const readLog = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
 
+/** Everything a readable gives, as it arrives. */
+function collect(r: NodeJS.ReadableStream): { text: string } {
+  const acc = { text: "" };
+  r.on("data", (c: Buffer) => {
+    acc.text += c.toString("utf8");
+  });
+  return acc;
+}
+
 describe.skipIf(skipReason !== undefined)("DockerRuntime (real engine)", () => {
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "kf-docker-"));
@@ -284,5 +293,99 @@ describe.skipIf(skipReason !== undefined)("DockerRuntime (real engine)", () => {
     await b.stop(id, 0);
     await b.remove(id);
     await b.removeSandbox(p.podUID);
+  });
+  it("execStream: stdin comes back on stdout, stderr apart, EOF on stdin, exit code", async () => {
+    const rt = runtime();
+    const p = pod("exec");
+    await rt.ensureSandbox(p.podUID, p.podName, p.podNamespace);
+    const id = await rt.start(config(p, "app", { command: ["sh", "-c"], args: ["exec sleep 600"] }));
+    const s = await rt.execStream(id, ["sh", "-c", "cat; echo err >&2; exit 3"], { stdin: true, tty: false });
+    const out = collect(s.stdout);
+    const err = collect(s.stderr!);
+    s.stdin!.write("hello\n");
+    await eventually(
+      () => out.text,
+      (t) => t === "hello\n",
+    );
+    s.stdin!.end();
+    expect(await s.exited).toBe(3);
+    expect(out.text).toBe("hello\n");
+    expect(err.text).toBe("err\n");
+  });
+
+  it("execStream with a tty: the command has a terminal, one output stream, and resize sets its size", async () => {
+    const rt = runtime();
+    const p = pod("exectty");
+    await rt.ensureSandbox(p.podUID, p.podName, p.podNamespace);
+    const id = await rt.start(config(p, "app", { command: ["sh", "-c"], args: ["exec sleep 600"] }));
+    const s = await rt.execStream(
+      id,
+      ["sh", "-c", 'test -t 0 && echo on-a-tty; while [ "$(stty size 2>/dev/null)" != "30 100" ]; do sleep 0.1; done; echo resized'],
+      { stdin: true, tty: true },
+    );
+    expect(s.stderr).toBeUndefined();
+    const out = collect(s.stdout);
+    s.resize(100, 30);
+    expect(await s.exited).toBe(0);
+    expect(out.text).toBe("on-a-tty\r\nresized\r\n");
+  });
+
+  it("attach: a container made with stdin and stdinOnce reads what is written; closing stdin ends it", async () => {
+    const rt = runtime();
+    const p = pod("attach");
+    await rt.ensureSandbox(p.podUID, p.podName, p.podNamespace);
+    const c = config(p, "app", {
+      command: ["sh", "-c"],
+      args: ['while read l; do echo "got $l"; done; echo bye'],
+      stdin: true,
+      stdinOnce: true,
+    });
+    const id = await rt.start(c);
+    const s = await rt.attach(id, { stdin: true, tty: false });
+    const out = collect(s.stdout);
+    s.stdin!.write("one\n");
+    await eventually(
+      () => out.text,
+      (t) => t === "got one\n",
+    );
+    s.stdin!.end();
+    expect(await s.exited).toBe(0);
+    expect(out.text).toBe("got one\nbye\n");
+    await rt.logsFlushed(id);
+    expect(readLog(c.logPath)).toBe("got one\nbye\n");
+  });
+
+  it("a tty container: attach gets raw output, and its logs are copied without timestamps", async () => {
+    const rt = runtime();
+    const p = pod("tty");
+    await rt.ensureSandbox(p.podUID, p.podName, p.podNamespace);
+    const c = config(p, "app", {
+      command: ["sh", "-c"],
+      args: ['echo started; while read l; do echo "got $l"; done'],
+      stdin: true,
+      tty: true,
+    });
+    const id = await rt.start(c);
+    await eventually(
+      () => readLog(c.logPath),
+      (t) => t === "started\r\n",
+    );
+    const s = await rt.attach(id, { stdin: true, tty: true });
+    expect(s.stderr).toBeUndefined();
+    const out = collect(s.stdout);
+    s.stdin!.write("x\n");
+    // the terminal echoes the input, then the container answers
+    await eventually(
+      () => out.text,
+      (t) => t === "x\r\ngot x\r\n",
+    );
+    s.close();
+    await s.exited;
+    expect((await statusOf(rt, id))?.state).toBe("running");
+    await eventually(
+      () => readLog(c.logPath),
+      (t) => t === "started\r\nx\r\ngot x\r\n",
+    );
+    await rt.stop(id, 0);
   });
 });
