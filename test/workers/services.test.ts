@@ -9,7 +9,7 @@ import { type Ctx, create, patch, remove, update } from "../../workers/api/regis
 import { ALLOC_PREFIX } from "../../workers/api/services.ts";
 import { lookupResource } from "../../workers/shared/resources.ts";
 import { parseIPv4 } from "../../workers/shared/service-alloc.ts";
-import { api, freshNamespace } from "./helpers.ts";
+import { api, freshNamespace, readEvents, watch } from "./helpers.ts";
 
 const APPLY = { contentType: "application/apply-patch+yaml" };
 const MERGE = { contentType: "application/merge-patch+json" };
@@ -37,7 +37,8 @@ let nextPort = 30001 + Math.floor(Math.random() * 40);
 const staticPort = () => nextPort++;
 
 const store = () => RemoteStore.forCluster(env.STORE, "default");
-const records = async () => (await store().list(ALLOC_PREFIX)).items;
+/** Allocation records owned by Services of namespace ns (other test files may be allocating too). */
+const records = async (ns: string) => (await store().list(ALLOC_PREFIX)).items.filter((kv) => JSON.parse(kv.value).namespace === ns);
 
 async function expectInvalid(r: { status: number; body: any }, field: string, text: string) {
   expect(r.status, JSON.stringify(r.body)).toBe(422);
@@ -75,7 +76,7 @@ describe("cluster IPs", () => {
     const a = await api("POST", `/api/v1/namespaces/${ns}/services`, newService("a", { clusterIP: ip }));
     expect(a.status, JSON.stringify(a.body)).toBe(201);
     expect(a.body.spec.clusterIPs).toEqual([ip]);
-    const before = (await records()).length;
+    const before = (await records(ns)).length;
     const b = await api("POST", `/api/v1/namespaces/${ns}/services`, newService("b", { clusterIP: ip }));
     await expectInvalid(
       b,
@@ -87,12 +88,18 @@ describe("cluster IPs", () => {
     const net = await api("POST", `/api/v1/namespaces/${ns}/services`, newService("d", { clusterIP: "10.96.0.0" }));
     await expectInvalid(net, "spec.clusterIPs", "not in the valid range");
     for (const n of ["b", "c", "d"]) expect((await api("GET", `/api/v1/namespaces/${ns}/services/${n}`)).status).toBe(404);
-    expect((await records()).length).toBe(before);
+    // A create that loses on the name (AlreadyExists) keeps no address either.
+    const spare = staticIP();
+    const dup = await api("POST", `/api/v1/namespaces/${ns}/services`, newService("a", { clusterIP: spare }));
+    expect(dup.status).toBe(409);
+    expect(dup.body.reason).toBe("AlreadyExists");
+    expect(await store().get(`${ALLOC_PREFIX}clusterips/${spare}`)).toBeNull();
+    expect((await records(ns)).length).toBe(before);
   });
 
   it("gives a headless service no address, and an ExternalName service none either", async () => {
     const ns = await freshNamespace();
-    const before = (await records()).length;
+    const before = (await records(ns)).length;
     const h = await api("POST", `/api/v1/namespaces/${ns}/services`, newService("h", { clusterIP: "None" }));
     expect(h.status).toBe(201);
     expect(h.body.spec).toMatchObject({ clusterIP: "None", clusterIPs: ["None"] });
@@ -103,7 +110,7 @@ describe("cluster IPs", () => {
     expect(e.status, JSON.stringify(e.body)).toBe(201);
     expect(e.body.spec.clusterIP).toBeUndefined();
     expect(e.body.spec.clusterIPs).toBeUndefined();
-    expect((await records()).length).toBe(before);
+    expect((await records(ns)).length).toBe(before);
     const bad = await api("POST", `/api/v1/namespaces/${ns}/services`, {
       metadata: { name: "e2" },
       spec: { type: "ExternalName", externalName: "db.example.com", clusterIP: staticIP() },
@@ -309,7 +316,7 @@ describe("allocation under concurrency, dry runs and apply", () => {
 
   it("allocates nothing on a dry run", async () => {
     const ns = await freshNamespace();
-    const before = (await records()).length;
+    const before = (await records(ns)).length;
     const ip = staticIP();
     const port = staticPort();
     const dry = await api(
@@ -327,7 +334,7 @@ describe("allocation under concurrency, dry runs and apply", () => {
     expect(dry.status, JSON.stringify(dry.body)).toBe(201);
     expect(dry.body.spec.clusterIP).toBe(ip);
     expect(dry.body.spec.ports[1].nodePort).toBeGreaterThanOrEqual(30000);
-    expect((await records()).length).toBe(before);
+    expect((await records(ns)).length).toBe(before);
     expect((await api("GET", `/api/v1/namespaces/${ns}/services/web`)).status).toBe(404);
     const real = await api(
       "POST",
@@ -337,12 +344,12 @@ describe("allocation under concurrency, dry runs and apply", () => {
     expect(real.status, JSON.stringify(real.body)).toBe(201);
     // A dry-run update to NodePort shows ports but keeps none, and a dry-run delete frees nothing.
     const plain = await api("POST", `/api/v1/namespaces/${ns}/services`, newService("plain"));
-    const n = (await records()).length;
+    const n = (await records(ns)).length;
     const dryPatch = await api("PATCH", `/api/v1/namespaces/${ns}/services/plain?dryRun=All`, { spec: { type: "NodePort" } }, MERGE);
     expect(dryPatch.status).toBe(200);
     expect(dryPatch.body.spec.ports[0].nodePort).toBeGreaterThanOrEqual(30000);
     expect((await api("DELETE", `/api/v1/namespaces/${ns}/services/plain?dryRun=All`)).status).toBe(200);
-    expect((await records()).length).toBe(n);
+    expect((await records(ns)).length).toBe(n);
     expect((await api("GET", `/api/v1/namespaces/${ns}/services/plain`)).body.spec).toEqual(plain.body.spec);
     // A dry run still says when a requested value is taken.
     const taken = await api("POST", `/api/v1/namespaces/${ns}/services?dryRun=All`, newService("x", { clusterIP: ip }));
@@ -366,12 +373,16 @@ describe("allocation under concurrency, dry runs and apply", () => {
     await expectInvalid(third, "spec.clusterIP", "field is immutable");
   });
 
-  it("never shows allocation records in lists", async () => {
+  it("never shows allocation records in lists or watches", async () => {
+    const ns = await freshNamespace();
+    const created = await api("POST", `/api/v1/namespaces/${ns}/services`, newService("web", { type: "NodePort" }));
+    expect((await records(ns)).length).toBe(2);
     const all = await api("GET", "/api/v1/services");
     expect(all.status).toBe(200);
-    expect(all.body.items.every((s: any) => s.kind === undefined || s.kind === "Service")).toBe(true);
-    expect(all.body.items.every((s: any) => typeof s.metadata?.name === "string" && s.spec)).toBe(true);
-    expect((await records()).length).toBeGreaterThan(0);
+    expect(all.body.items.every((s: any) => typeof s.metadata?.name === "string" && typeof s.metadata?.uid === "string")).toBe(true);
+    const events = await readEvents(await watch(`/api/v1/namespaces/${ns}/services?watch=1&resourceVersion=0`), 2, 1500);
+    expect(events.map((e) => [e.type, e.object.kind, e.object.metadata.name])).toEqual([["ADDED", "Service", "web"]]);
+    expect(events[0].object.spec.clusterIP).toBe(created.body.spec.clusterIP);
   });
 });
 
