@@ -214,8 +214,9 @@ async function serve(kind: Kind, stream: TunnelStream, deps: StreamDeps): Promis
     req = parseHeader(kind, stream.header);
     target = await resolveContainer(req, deps);
   } catch (e) {
-    if (!(e instanceof RequestError)) throw e;
-    stream.reply({ code: e.code, reason: e.reason, message: e.message });
+    // a RequestError is the client's; anything else (the runtime did not answer) is ours
+    const r = e instanceof RequestError ? e : new RequestError(500, "InternalError", errorMessage(e));
+    stream.reply({ code: r.code, reason: r.reason, message: r.message });
     stream.end();
     return;
   }

@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CHANNEL_ERROR, CHANNEL_STDERR, CHANNEL_STDOUT, PROTOCOL_V4, PROTOCOL_V5 } from "../../node-agent/remotecommand.ts";
+import { FakeRuntime } from "../../node-agent/runtime/fake.ts";
 import { ProcessRuntime } from "../../node-agent/runtime/process.ts";
 import { type ContainerConfig, LABEL_ATTEMPT, LABEL_CONTAINER_NAME, LABEL_POD_UID } from "../../node-agent/runtime/types.ts";
 import { HANDLERS } from "../../node-agent/streams/index.ts";
@@ -386,5 +387,52 @@ describe("attach through the tunnel (process runtime)", () => {
     await k2.send(0, "b\n");
     await k2.until(() => k2.text(CHANNEL_STDOUT) === "got b\n");
     k2.stream.reset("gone");
+  });
+});
+
+describe("FakeRuntime interactive exec and attach (built-in commands)", () => {
+  /** The text of a readable, once it has ended. */
+  function collect(r: NodeJS.ReadableStream): Promise<string> {
+    let text = "";
+    r.on("data", (c: Buffer) => {
+      text += c.toString("utf8");
+    });
+    return new Promise((resolve) => r.on("end", () => resolve(text)));
+  }
+
+  async function fake(annotations: Record<string, string> = {}) {
+    const f = new FakeRuntime({ nodeName: "n1", logs: false });
+    const id = await f.start({ ...config("main"), podAnnotations: annotations });
+    return { f, id };
+  }
+
+  it("echo, exit N, sh -c 'exit N', and cat until stdin ends", async () => {
+    const { f, id } = await fake();
+    const echo = await f.execStream(id, ["echo", "a", "b"], { stdin: false, tty: false });
+    const out = collect(echo.stdout);
+    expect(await echo.exited).toBe(0);
+    expect(await out).toBe("a b\n");
+    expect(await (await f.execStream(id, ["exit", "7"], { stdin: false, tty: false })).exited).toBe(7);
+    expect(await (await f.execStream(id, ["sh", "-c", "exit 3"], { stdin: false, tty: false })).exited).toBe(3);
+    const cat = await f.execStream(id, ["cat"], { stdin: true, tty: false });
+    const catOut = collect(cat.stdout);
+    cat.stdin!.write("hi");
+    cat.stdin!.end();
+    expect(await cat.exited).toBe(0);
+    expect(await catOut).toBe("hi");
+  });
+
+  it("other commands print exec-output and exit with exec-exit-code; attach echoes stdin", async () => {
+    const { f, id } = await fake({ "fake.kubeflare.dev/exec-output": "canned\n", "fake.kubeflare.dev/exec-exit-code": "2" });
+    const s = await f.execStream(id, ["ls", "/"], { stdin: false, tty: true });
+    expect(s.stderr).toBeUndefined();
+    const out = collect(s.stdout);
+    expect(await s.exited).toBe(2);
+    expect(await out).toBe("canned\n");
+    const a = await f.attach(id, { stdin: true, tty: false });
+    const aOut = collect(a.stdout);
+    a.stdin!.end("typed");
+    expect(await a.exited).toBeNull();
+    expect(await aOut).toBe("typed");
   });
 });
