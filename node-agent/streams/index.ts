@@ -3,6 +3,7 @@
 import { connectHandler } from "./connect.ts";
 import { attachHandler, execHandler } from "./exec.ts";
 import { httpHandler, websocketHandler } from "./http.ts";
+import { portForwardHandler } from "./portforward.ts";
 import type { StreamHandler } from "./types.ts";
 
 export const HANDLERS: Record<string, StreamHandler> = {
@@ -11,4 +12,5 @@ export const HANDLERS: Record<string, StreamHandler> = {
   exec: execHandler,
   attach: attachHandler,
   connect: connectHandler,
+  portforward: portForwardHandler,
 };
