@@ -9,6 +9,8 @@ import type { StreamHeader } from "../../workers/shared/tunnel.ts";
 
 /** Header that carries the StreamHeader (JSON) from the Worker to the NodeTunnelDO. */
 export const STREAM_HEADER = "x-kubeflare-stream";
+/** Response header with the stream id of a streamed body (so the Worker can cancel it). */
+export const STREAM_ID_HEADER = "x-kubeflare-stream-id";
 /** Header the Worker sets on an agent's tunnel upgrade: the authenticated node name. */
 export const AGENT_HEADER = "x-kubeflare-agent";
 
@@ -30,9 +32,30 @@ export function tunnelFor(env: Env, node: string) {
  * `protocols`, first the client offered that is in the list); any other request's body
  * goes to the agent and the agent's answer comes back as the response.
  */
-export function openNodeStream(env: Env, node: string, header: StreamHeader, request: Request, protocols?: string[]): Promise<Response> {
+export async function openNodeStream(
+  env: Env,
+  node: string,
+  header: StreamHeader,
+  request: Request,
+  protocols?: string[],
+  waitUntil?: (p: Promise<unknown>) => void,
+): Promise<Response> {
   const headers = new Headers(request.headers);
   headers.delete(AGENT_HEADER); // only the tunnel route may set it
   headers.set(STREAM_HEADER, JSON.stringify({ header, protocols: protocols ?? [] }));
-  return tunnelFor(env, node).fetch(new Request(request.url, { method: request.method, headers, body: request.body }));
+  const stub = tunnelFor(env, node);
+  const res = await stub.fetch(new Request(request.url, { method: request.method, headers, body: request.body }));
+  const id = Number(res.headers.get(STREAM_ID_HEADER));
+  if (!res.body || !waitUntil || !id) return res;
+  // The runtime does not tell the object when the client of a streamed body goes away;
+  // the Worker sees it (its copy fails) and tells the object to drop the stream.
+  const { readable, writable } = new IdentityTransformStream();
+  waitUntil(
+    res.body.pipeTo(writable).catch(async () => {
+      await stub.cancel(id).catch(() => {});
+    }),
+  );
+  const out = new Headers(res.headers);
+  out.delete(STREAM_ID_HEADER);
+  return new Response(readable, { status: res.status, statusText: res.statusText, headers: out });
 }

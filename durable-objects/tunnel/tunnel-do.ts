@@ -25,7 +25,7 @@ import type { Env } from "../../workers/env.ts";
 import { lookupResource, objectKey } from "../../workers/shared/resources.ts";
 import { MAX_CHUNK, Mux, type StreamHeader, type StreamReply, type TunnelStream } from "../../workers/shared/tunnel.ts";
 import { RemoteStore } from "../store/remote.ts";
-import { AGENT_HEADER, STREAM_HEADER, tunnelFor } from "./client.ts";
+import { AGENT_HEADER, STREAM_HEADER, STREAM_ID_HEADER, tunnelFor } from "./client.ts";
 
 /** What the tunnel knows of its node's machine (the edge cloud provider's instance view). */
 export interface TunnelInfo {
@@ -272,6 +272,11 @@ export class NodeTunnelDO extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- API side
 
+  /** The client of a streamed body went away (the Worker saw it): drop the stream. */
+  async cancel(id: number): Promise<void> {
+    this.mux?.reset(id, "client went away");
+  }
+
   async info(): Promise<TunnelInfo> {
     const m = await this.ctx.storage.get<string>(["node", "connectedAt", "lastSeen", "remoteAddress", "colo", "country"]);
     const connected = this.agent !== null || this.ctx.getWebSockets(AGENT_TAG).length > 0;
@@ -352,6 +357,7 @@ export class NodeTunnelDO extends DurableObject<Env> {
     if (header.kind === "log" && !headers.has("content-encoding")) headers.set("content-encoding", "identity");
     const noBody = reply.code === 204 || reply.code === 304 || request.method === "HEAD";
     if (noBody) s.reset("no body");
+    else headers.set(STREAM_ID_HEADER, String(s.id));
     return new Response(noBody ? null : streamBody(s), { status: reply.code >= 200 && reply.code <= 599 ? reply.code : 502, headers });
   }
 

@@ -136,6 +136,8 @@ export interface Cluster {
   kubectl: Kubectl;
   nodeName: string;
   agentLog: string[];
+  /** Stops the control plane and starts it again on the same state dir and port. */
+  restartControlPlane(): Promise<void>;
   /** Pids of the agent process (for checks on its sockets). */
   agentPids(): number[];
   /** A kubectl for another kubeconfig (e.g. a user's), sharing the cache dir. */
@@ -202,7 +204,7 @@ export async function startCluster(nodeName = "kubectl-node", opts: { runtime?: 
       30_000,
       500,
     );
-    return {
+    const cluster: Cluster = {
       cp,
       dir,
       kubeconfig,
@@ -210,10 +212,17 @@ export async function startCluster(nodeName = "kubectl-node", opts: { runtime?: 
       nodeName,
       agentLog,
       agentPids: () => (agent?.pid ? [agent.pid] : []),
+      async restartControlPlane() {
+        const port = Number(new URL(cluster.cp.url).port);
+        await cluster.cp.stop();
+        cluster.cp = await startControlPlane({ stateDir: join(dir, "cp"), port, tls: true, cronIntervalMs: 0 });
+        cp = cluster.cp;
+      },
       kubectlFor: (kc) => new Kubectl(kc, cacheDir),
       cli,
       stop,
     };
+    return cluster;
   } catch (e) {
     await stop();
     throw e;

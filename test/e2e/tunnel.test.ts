@@ -171,4 +171,77 @@ describe.skipIf(!hasKubectl)("node tunnel", () => {
     const admin = await api(`/api/v1/nodes/${NODE}/tunnel`);
     expect(admin.status).toBe(403); // not even an admin may pose as the node
   });
+
+  it("50 concurrent streams with one stalled reader: the others flow, buffers stay bounded, the stall ends cleanly", async () => {
+    const LOG_BYTES = 9_500_000; // under the agent's 10 MiB rotation
+    await api("/api/v1/namespaces/default/pods", {
+      method: "POST",
+      body: pod("bulk", `head -c ${LOG_BYTES} /dev/zero | tr '\\0' x | fold -w 99; exec sleep 3600`),
+    });
+    await running("bulk");
+    await eventually("the whole log written", async () => {
+      const r = await api("/api/v1/namespaces/default/pods/bulk/log?tailLines=1");
+      return r.status === 200 && r.text === `${"x".repeat(LOG_BYTES % 99 || 99)}\n`;
+    });
+    const stats = async () => (await api(`/api/v1/nodes/${NODE}/proxy/stats/tunnel`)).json;
+    const rssBefore = (await stats()).memory.rss;
+
+    // The stalled reader: takes one chunk, then stops reading.
+    const slowRes = await undiciFetch(`${c.cp.url}/api/v1/namespaces/default/pods/bulk/log`, {
+      dispatcher,
+      headers: { authorization: `Bearer ${c.cp.token}` },
+    });
+    const slow = slowRes.body!.getReader();
+    const first = await slow.read();
+    expect(first.value!.length).toBeGreaterThan(0);
+
+    // 49 others read 1 MB each, all at once.
+    const t0 = Date.now();
+    const sizes = await Promise.all(
+      Array.from({ length: 49 }, async () => {
+        const r = await undiciFetch(`${c.cp.url}/api/v1/namespaces/default/pods/bulk/log?limitBytes=1000000`, {
+          dispatcher,
+          headers: { authorization: `Bearer ${c.cp.token}` },
+        });
+        return (await r.arrayBuffer()).byteLength;
+      }),
+    );
+    const took = Date.now() - t0;
+    expect(sizes).toEqual(Array(49).fill(1_000_000));
+    expect(took).toBeLessThan(60_000);
+
+    // The stalled stream stopped at the agent: what it sent stays put, well below the log
+    // (what it did send is one window plus the sockets' buffers between here and workerd).
+    const logStreams = async () => ((await stats()).tunnel.perStream as any[]).filter((p) => p.kind === "log");
+    const a = await logStreams();
+    expect(a).toHaveLength(1);
+    await sleep(1000);
+    const b = await logStreams();
+    expect(b[0].bytesOut).toBe(a[0].bytesOut);
+    expect(b[0].window).toBeLessThanOrEqual(0);
+    expect(b[0].bytesOut).toBeLessThan(LOG_BYTES * 0.75);
+    const rssAfter = (await stats()).memory.rss;
+    expect(rssAfter - rssBefore).toBeLessThan(64 * 1024 * 1024);
+
+    // The client goes away: the stream is torn down on the agent too.
+    await slow.cancel();
+    await eventually("the stalled stream closed on the agent", async () => (await logStreams()).length === 0, 15_000);
+  });
+
+  it("the agent reconnects after the control plane restarts, and the tunnel works again", async () => {
+    const before = (await api(`/api/v1/nodes/${NODE}/proxy/stats/tunnel`)).json.tunnel.connects;
+    await c.restartControlPlane();
+    const log = await eventually(
+      "logs through the new tunnel",
+      () => {
+        const r = c.kubectl.run(["logs", "talker", "--tail=1"]);
+        return r.code === 0 && r.stdout;
+      },
+      60_000,
+      500,
+    );
+    expect(log).toBe("tick\n");
+    const after = (await api(`/api/v1/nodes/${NODE}/proxy/stats/tunnel`)).json.tunnel.connects;
+    expect(after).toBe(before + 1);
+  });
 });

@@ -11,6 +11,7 @@ import { lookupResource, type ResourceInfo } from "../shared/resources.ts";
 import { authMiddleware } from "./auth.ts";
 import { readBody } from "./body.ts";
 import { ensureBootstrap } from "./bootstrap.ts";
+import { CONNECT_SUBRESOURCES, handleConnect } from "./connect.ts";
 import {
   aggregatedDiscovery,
   apiGroupDoc,
@@ -76,6 +77,8 @@ const NAMESPACE_SUBRESOURCES = new Set(["status", "finalize"]);
 interface Parsed extends Target {
   sub?: string;
   watchPath: boolean;
+  /** nodes/<name>/proxy/<proxyPath> */
+  proxyPath: string;
 }
 
 /** Splits the path after /api/v1/ or /apis/<g>/<v>/ into resource, namespace, name, subresource. */
@@ -95,11 +98,12 @@ function parsePath(group: string, version: string, rest: string): Parsed {
   const [resource, name, sub, ...extra] = segs;
   const info = resource ? lookupResource(group, version, resource) : undefined;
   const nf = () => new ApiError(404, "NotFound", "the server could not find the requested resource");
-  if (!info || extra.length > 0 || segs.some((s) => s === "")) throw nf();
+  const proxy = sub === "proxy";
+  if (!info || (extra.length > 0 && !proxy) || segs.slice(0, 3).some((s) => s === "")) throw nf();
   if (info.namespaced !== (namespace !== undefined) && !(info.namespaced && namespace === undefined && name === undefined)) throw nf();
   if (sub !== undefined && !info.subresources.includes(sub)) throw nf();
   if (watchPath && sub !== undefined) throw nf();
-  return { info, namespace, name, sub, watchPath };
+  return { info, namespace, name, sub, watchPath, proxyPath: proxy ? extra.join("/") : "" };
 }
 
 /** kubectl's server-side printing: Accept asks for a meta.k8s.io Table. */
@@ -130,6 +134,8 @@ async function handleResource(c: Context<App>, group: string, version: string, r
   await ensureBootstrap(ctx);
   const method = c.req.method;
   const t: Target = { info: p.info, namespace: p.namespace, name: p.name };
+  if (p.sub && CONNECT_SUBRESOURCES.has(p.sub))
+    return handleConnect(env, ctx, c.req.raw, t, p.sub, p.proxyPath, (pr) => c.executionCtx.waitUntil(pr));
 
   if (p.name === undefined) {
     switch (method) {

@@ -114,7 +114,15 @@ function podRef(pod: Obj): Obj {
   return { namespace: pod.metadata.namespace, pod: pod.metadata.name, uid: pod.metadata.uid };
 }
 
-export async function handleConnect(env: Env, ctx: Ctx, req: Request, t: Target, sub: string, proxyPath: string): Promise<Response> {
+export async function handleConnect(
+  env: Env,
+  ctx: Ctx,
+  req: Request,
+  t: Target,
+  sub: string,
+  proxyPath: string,
+  waitUntil?: (p: Promise<unknown>) => void,
+): Promise<Response> {
   const q = new URL(req.url).searchParams;
   const method = req.method;
   if (t.info.resource === "nodes") {
@@ -133,7 +141,14 @@ export async function handleConnect(env: Env, ctx: Ctx, req: Request, t: Target,
     req.headers.forEach((v, k) => {
       if (k !== "authorization" && k !== "cookie") headers.push([k, v]);
     });
-    return openNodeStream(env, t.name!, { kind: "proxy", method, path: `/${proxyPath}`, query: q.toString(), headers }, req);
+    return openNodeStream(
+      env,
+      t.name!,
+      { kind: "proxy", method, path: `/${proxyPath}`, query: q.toString(), headers },
+      req,
+      undefined,
+      waitUntil,
+    );
   }
 
   // pods/*
@@ -143,7 +158,7 @@ export async function handleConnect(env: Env, ctx: Ctx, req: Request, t: Target,
     const opts = logOptions(q, t.name!);
     const container = pickContainer(pod, q.get("container"));
     const node = boundNode(pod);
-    return openNodeStream(env, node, { kind: "log", ...podRef(pod), container, ...opts }, req);
+    return openNodeStream(env, node, { kind: "log", ...podRef(pod), container, ...opts }, req, undefined, waitUntil);
   }
   if (method !== "GET" && method !== "POST") throw methodNotAllowed();
   if (!isUpgrade(req)) throw badRequest("Upgrade request required");

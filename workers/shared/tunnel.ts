@@ -371,6 +371,11 @@ export class Mux {
     this.streams.clear();
   }
 
+  /** Resets one stream by id (no-op if it is gone). */
+  reset(id: number, reason: string): void {
+    this.streams.get(id)?.reset(reason);
+  }
+
   stats(): MuxStats {
     const perStream = [...this.streams.values()].map((s) => ({
       id: s.id,
