@@ -146,7 +146,7 @@ describe.skipIf(!hasKubectl)("node tunnel", () => {
   });
 
   it("RBAC: view may read logs but not exec or port-forward; a node may not reach another node", async () => {
-    const user = c.cli(["user", "create", "viewer"]);
+    const user = c.cli(["user", "create", "viewer", "--kubeconfig-out", join(c.dir, "kubeconfig-viewer")]);
     const token = /(kfu_[\w.]+)/.exec(user.stdout)?.[1];
     expect(token, show(user)).toBeTruthy();
     c.kubectl.ok(["create", "rolebinding", "viewer-view", "--clusterrole=view", "--user=viewer"]);
