@@ -203,7 +203,8 @@ async function forward(request: Request, env: Env, target: LBTarget): Promise<Re
         .map((s) => s.trim())
         .filter(Boolean);
       const header: StreamHeader = { kind: "websocket", ip: b.ip, port: b.port, path: target.path, headers, protocols };
-      return await openNodeStream(env, b.nodeName, header, request, protocols);
+      // No protocol list for the tunnel: the backend picks (the agent's reply carries it).
+      return await openNodeStream(env, b.nodeName, header, request);
     }
     const header: StreamHeader = { kind: "http", ip: b.ip, port: b.port, method: request.method, path: target.path, headers };
     return await openNodeStream(env, b.nodeName, header, request);
