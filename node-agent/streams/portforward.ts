@@ -500,7 +500,8 @@ class SpdyPortForward {
       this.sessionConsumed = 0;
       this.out.send(() => f).catch(() => {});
     }
-    if (!ref || ref.fwd.done || ref.fwd.clientDataFin) return;
+    // Only data streams carry the client's bytes; an ended one needs no more window.
+    if (ref?.kind !== "data" || ref.fwd.done || ref.fwd.clientDataFin) return;
     ref.consumed += n;
     if (ref.consumed >= WINDOW_GRANT) {
       const id = ref.fwd.dataId;

@@ -305,6 +305,10 @@ describe("port-forward over SPDY (kubectl 1.31+)", () => {
     expect(sha(data.bytes())).toBe(sha(down));
     await until("error stream ends", () => error.fin);
     expect(error.received).toBe(0);
+    // Window granted back as the pod took the bytes: for the stream and the session.
+    const updates = kubectl.other.filter((f) => f.type === "window_update");
+    expect(updates.some((f) => f.streamId === data.id)).toBe(true);
+    expect(updates.some((f) => f.streamId === 0)).toBe(true);
   });
 
   it("reports a refused port on the error stream and keeps serving the session", async () => {
