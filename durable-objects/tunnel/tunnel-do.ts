@@ -405,16 +405,12 @@ export class NodeTunnelDO extends DurableObject<Env> {
   private bridge(ws: WebSocket, s: TunnelStream, typed: boolean): void {
     let backlog = 0;
     let chain = Promise.resolve();
+    // Binary messages as ArrayBuffers (the default for this compatibility date is Blob).
+    (ws as unknown as { binaryType: string }).binaryType = "arraybuffer";
     ws.addEventListener("message", (e) => {
-      let data: Uint8Array;
-      if (typeof e.data === "string") {
-        const t = enc.encode(e.data);
-        data = typed ? concat(1, t) : t;
-      } else {
-        const b = new Uint8Array(e.data as ArrayBuffer);
-        data = typed ? concat(0, b) : b;
-      }
-      backlog += data.length;
+      const raw = e.data as string | ArrayBuffer | Blob;
+      const size = typeof raw === "string" ? raw.length : raw instanceof ArrayBuffer ? raw.byteLength : raw.size;
+      backlog += size;
       if (backlog > MAX_CLIENT_BACKLOG) {
         s.reset("client sent faster than the node reads");
         try {
@@ -422,11 +418,18 @@ export class NodeTunnelDO extends DurableObject<Env> {
         } catch {}
         return;
       }
+      // In order: a Blob is read asynchronously, so every message waits its turn.
       chain = chain.then(async () => {
+        let data: Uint8Array;
+        if (typeof raw === "string") data = typed ? concat(1, enc.encode(raw)) : enc.encode(raw);
+        else {
+          const b = new Uint8Array(raw instanceof ArrayBuffer ? raw : await raw.arrayBuffer());
+          data = typed ? concat(0, b) : b;
+        }
         try {
           await s.write(data);
         } catch {}
-        backlog -= data.length;
+        backlog -= size;
       });
     });
     const closeStream = () => {

@@ -70,6 +70,11 @@ export class Kubectl {
     return JSON.parse(this.ok([...args, "-o", "json"]));
   }
 
+  /** Starts a long-running kubectl with a pipe to its stdin. */
+  spawnWithInput(args: string[]): Watch {
+    return new Watch(spawn(KUBECTL, this.argv(args), { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, KUBECONFIG: "" } }));
+  }
+
   /** Starts a long-running kubectl (e.g. `get -w`), collecting its output. */
   spawn(args: string[]): Watch {
     return new Watch(spawn(KUBECTL, this.argv(args), { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KUBECONFIG: "" } }));
@@ -160,7 +165,7 @@ export async function startCluster(nodeName = "kubectl-node", opts: { runtime?: 
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    cp = await startControlPlane({ stateDir: join(dir, "cp"), port: 0, tls: true, cronIntervalMs: 0 });
+    cp = await startControlPlane({ stateDir: join(dir, "cp"), port: 0, tls: true, cronIntervalMs: 0, verbose: !!process.env.KF_VERBOSE });
     const kubeconfig = join(dir, "kubeconfig");
     writeFileSync(kubeconfig, kubeconfigYAML(cp.url, cp.token, cp.caCert), { mode: 0o600 });
     const cacheDir = join(dir, "kube-cache");

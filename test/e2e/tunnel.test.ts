@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Agent as HttpAgent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Cluster, eventually, hasKubectl, show, sleep, startCluster } from "./kubectl-harness.ts";
+import { type Cluster, eventually, hasKubectl, KUBECTL, show, sleep, startCluster } from "./kubectl-harness.ts";
 
 const NODE = "tunnel-node";
 let c: Cluster;
@@ -170,6 +170,87 @@ describe.skipIf(!hasKubectl)("node tunnel", () => {
     expect(own.json.message).toBe("Upgrade request required");
     const admin = await api(`/api/v1/nodes/${NODE}/tunnel`);
     expect(admin.status).toBe(403); // not even an admin may pose as the node
+  });
+
+  it("kubectl exec: stdout, stderr and the exit code; stdin with -i; a terminal with -it", async () => {
+    let r = c.kubectl.run(["exec", "talker", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    expect(r.code, show(r)).toBe(3);
+    expect(r.stdout).toBe("out\n");
+    expect(r.stderr).toContain("err\n");
+    r = c.kubectl.run(["exec", "-i", "talker", "--", "cat"], { input: "hello through the tunnel\n" });
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toBe("hello through the tunnel\n");
+    // -t needs a terminal on kubectl's side: script(1) gives it one.
+    const cmd = `${KUBECTL} --kubeconfig ${c.kubeconfig} exec -it talker -- sh`;
+    const t = spawnSync("script", ["-qfec", cmd, "/dev/null"], {
+      input: "echo sum=$((6*7)); tty; exit 5\n",
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    expect(t.stdout, `${t.stdout}${t.stderr}`).toContain("sum=42");
+    expect(t.stdout).toMatch(/\/dev\/pts\/\d+/); // the command ran on a terminal
+    expect(t.status).toBe(5);
+    r = c.kubectl.run(["exec", "talker", "-c", "nope", "--", "true"]);
+    expect(r.stderr).toContain("container nope is not valid for pod talker");
+  });
+
+  it("kubectl attach: input to a container's stdin, its output back", async () => {
+    await api("/api/v1/namespaces/default/pods", {
+      method: "POST",
+      body: pod("reader", "while read l; do echo got:$l; done", { stdin: true }),
+    });
+    await running("reader");
+    const w = c.kubectl.spawnWithInput(["attach", "-i", "reader"]);
+    try {
+      w.child.stdin!.write("one\n");
+      await w.waitFor(/got:one/, 20_000);
+      w.child.stdin!.write("two\n");
+      await w.waitFor(/got:two/, 10_000);
+    } finally {
+      w.stop();
+    }
+  });
+
+  it("kubectl port-forward: HTTP and a 2 MB body through the tunnel, and a refused port reported", async () => {
+    const port = 20000 + Math.floor(Math.random() * 9000);
+    const server = `require("http").createServer((q, s) => s.end(q.url === "/big" ? "y".repeat(2e6) : "hi from the pod")).listen(${port})`;
+    await api("/api/v1/namespaces/default/pods", {
+      method: "POST",
+      body: {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "web" },
+        spec: { terminationGracePeriodSeconds: 1, containers: [{ name: "web", image: "node", command: [process.execPath, "-e", server] }] },
+      },
+    });
+    await running("web");
+    const local = 30000 + Math.floor(Math.random() * 9000);
+    const pf = c.kubectl.spawn(["port-forward", "pod/web", `${local}:${port}`]);
+    try {
+      await pf.waitFor(/Forwarding from 127\.0\.0\.1/, 20_000);
+      const hi = await eventually(
+        "an answer through port-forward",
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${local}/`).catch(() => null);
+          return res?.ok && (await res.text());
+        },
+        20_000,
+      );
+      expect(hi).toBe("hi from the pod");
+      const big = await (await fetch(`http://127.0.0.1:${local}/big`)).text();
+      expect(big.length).toBe(2e6);
+    } finally {
+      pf.stop();
+    }
+    // Nothing listens on the pod's port+1: kubectl reports the pod side's refusal.
+    const pf2 = c.kubectl.spawn(["port-forward", "pod/web", `${local + 1}:${port + 1}`]);
+    try {
+      await pf2.waitFor(/Forwarding from 127\.0\.0\.1/, 20_000);
+      await fetch(`http://127.0.0.1:${local + 1}/`).catch(() => null);
+      await eventually("the refusal reported", () => /refused|error forwarding/i.test(pf2.stderr) && pf2.stderr, 15_000);
+    } finally {
+      pf2.stop();
+    }
   });
 
   it("50 concurrent streams with one stalled reader: the others flow, buffers stay bounded, the stall ends cleanly", async () => {

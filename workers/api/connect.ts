@@ -161,7 +161,8 @@ export async function handleConnect(
     return openNodeStream(env, node, { kind: "log", ...podRef(pod), container, ...opts }, req, undefined, waitUntil);
   }
   if (method !== "GET" && method !== "POST") throw methodNotAllowed();
-  if (!isUpgrade(req)) throw badRequest("Upgrade request required");
+  // kubectl retries a refused WebSocket with SPDY, which a Worker cannot serve: the
+  // request's own errors come first, so the retry reports them too.
   const node = boundNode(pod);
   const phase = pod.status?.phase;
   if (phase === "Succeeded" || phase === "Failed") {
@@ -176,6 +177,7 @@ export async function handleConnect(
       if (!Number.isInteger(n) || n < 1 || n > 65535) throw badRequest(`invalid port ${JSON.stringify(p)}`);
       ports.push(n);
     }
+    if (!isUpgrade(req)) throw badRequest("Upgrade request required");
     return openNodeStream(
       env,
       node,
@@ -195,5 +197,6 @@ export async function handleConnect(
     if (command.length === 0) throw badRequest("you must specify at least one command for the container");
     header.command = command;
   }
+  if (!isUpgrade(req)) throw badRequest("Upgrade request required");
   return openNodeStream(env, node, header as { kind: string }, req, EXEC_PROTOCOLS);
 }
