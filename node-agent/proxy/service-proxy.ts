@@ -142,6 +142,8 @@ export class ServiceProxy {
   private running: Promise<void> | undefined;
   private dirty = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Listeners that could not be opened (logged once, retried every retryMs). */
+  private readonly failing = new Set<string>();
   private listed = { services: false, endpoints: false };
   private synced = false;
   private readonly syncWaiters = new Set<() => void>();
@@ -333,6 +335,7 @@ export class ServiceProxy {
           });
     const keys = new Set(want.map((s) => s.key));
     let assignedChanged = false;
+    for (const key of this.failing) if (!keys.has(key)) this.failing.delete(key);
     for (const [key, l] of this.live) {
       if (keys.has(key)) continue;
       this.live.delete(key);
@@ -358,6 +361,7 @@ export class ServiceProxy {
       try {
         const opened = await this.open(spec);
         this.live.set(spec.key, opened);
+        this.failing.delete(spec.key);
         if (spec.kind === "cluster" && this.assigned.get(spec.key) !== opened.port) {
           this.assigned.set(spec.key, opened.port);
           assignedChanged = true;
@@ -367,7 +371,9 @@ export class ServiceProxy {
         );
       } catch (e) {
         failed = true;
-        this.log(`cannot listen for ${spec.key}: ${errMsg(e)}; retrying in ${this.o.retryMs ?? 10_000} ms`);
+        if (!this.failing.has(spec.key))
+          this.log(`cannot listen for ${spec.key}: ${errMsg(e)}; retrying every ${this.o.retryMs ?? 10_000} ms`);
+        this.failing.add(spec.key);
       }
     }
     if (assignedChanged && this.o.portsFile && this.o.listen !== false) {

@@ -1,6 +1,7 @@
 import dgram from "node:dgram";
 import net, { type AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { parseConfig, UsageError } from "../../node-agent/main.ts";
 import { serviceEnvVars, visibleServices } from "../../node-agent/proxy/envvars.ts";
 import { backendsFor, cidrMatcher, desiredListeners } from "../../node-agent/proxy/plan.ts";
 import { ServiceProxy } from "../../node-agent/proxy/service-proxy.ts";
@@ -253,6 +254,35 @@ describe("serviceEnvVars", () => {
   });
 });
 
+describe("agent flags", () => {
+  const base = ["--server", "https://cp.example", "--name", "n1"];
+
+  it("parses the service proxy flags", () => {
+    const cfg = parseConfig([
+      ...base,
+      "--no-service-proxy",
+      "--service-proxy-address",
+      "172.17.0.1",
+      "--routable-cidrs",
+      "10.0.0.0/8, fd00::/8",
+      "--node-port-address",
+      "127.0.0.2",
+    ]);
+    expect(cfg).toMatchObject({
+      serviceProxy: false,
+      serviceProxyAddress: "172.17.0.1",
+      routableCIDRs: ["10.0.0.0/8", "fd00::/8"],
+      nodePortAddress: "127.0.0.2",
+    });
+    expect(parseConfig(base)).toMatchObject({ serviceProxy: true, routableCIDRs: [] });
+  });
+
+  it("rejects a bad CIDR or address", () => {
+    expect(() => parseConfig([...base, "--routable-cidrs", "10.0.0.0/40"])).toThrow(UsageError);
+    expect(() => parseConfig([...base, "--service-proxy-address", "docker0"])).toThrow(/not an IP address/);
+  });
+});
+
 // ---------------------------------------------------------------------------------------
 // I/O: real sockets on 127.0.0.1
 
@@ -415,6 +445,28 @@ describe("ServiceProxy: TCP", () => {
     await p.update([], []);
     expect(p.listeners()).toEqual([]);
     await expect(greet(nodePort)).rejects.toThrow();
+  });
+
+  it("retries a nodePort that is taken until it is free", async () => {
+    const a = await tcpBackend("a");
+    const squatter = net.createServer();
+    await new Promise<void>((r) => squatter.listen(0, "127.0.0.1", r));
+    const nodePort = (squatter.address() as AddressInfo).port;
+    const p = newProxy({ retryMs: 50 });
+    await p.update([newService("web", { type: "NodePort", ports: [{ port: 80, nodePort }] })], [endpointsOn("web", [a.port])]);
+    expect(p.listeners().map((l) => l.kind)).toEqual(["cluster"]);
+    await new Promise((r) => squatter.close(r));
+    const deadline = Date.now() + 3000;
+    while (p.listeners().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect((await greet(nodePort)).name).toBe("a");
+  });
+
+  it("without listeners gives kubelet's clusterIP env vars", async () => {
+    const p = newProxy({ listen: false });
+    await p.update([newService("web", { clusterIP: "10.96.0.7" })], []);
+    expect(p.listeners()).toEqual([]);
+    expect(await p.waitSynced(0)).toBe(true);
+    expect(p.serviceEnv("default", true)).toMatchObject({ WEB_SERVICE_HOST: "10.96.0.7", WEB_SERVICE_PORT: "80" });
   });
 
   it("prefers the service port for a cluster listener and keeps a listener's port while the service lives", async () => {
