@@ -267,7 +267,7 @@ export class NodeTunnelDO extends DurableObject<Env> {
     }
     ws.accept();
     s.reply({ code: 200 });
-    this.bridge(ws, s, false);
+    this.bridge(ws, s, "relay");
   }
 
   // ---------------------------------------------------------------- API side
@@ -393,16 +393,19 @@ export class NodeTunnelDO extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     server.accept();
-    this.bridge(server, s, header.kind === "websocket");
+    this.bridge(server, s, header.kind === "websocket" ? "typed" : header.kind === "connect" ? "relay" : "raw");
     const chosen = protocol || (typeof reply.protocol === "string" ? reply.protocol : "");
     return new Response(null, { status: 101, webSocket: client, headers: chosen ? { "sec-websocket-protocol": chosen } : {} });
   }
 
   /**
-   * Bridges a WebSocket and a stream, one message a chunk. typed: chunks carry a first
+   * Bridges a WebSocket and a stream, one message a chunk. "typed": chunks carry a first
    * byte 0 (binary) or 1 (text), for proxied WebSockets whose message types matter.
+   * "relay": between two NodeTunnelDOs (service traffic), where a text "END" carries a
+   * half-close each way and the socket closes once both directions are done.
    */
-  private bridge(ws: WebSocket, s: TunnelStream, typed: boolean): void {
+  private bridge(ws: WebSocket, s: TunnelStream, mode: "raw" | "typed" | "relay"): void {
+    const typed = mode === "typed";
     let backlog = 0;
     let chain = Promise.resolve();
     // Binary messages as ArrayBuffers (the default for this compatibility date is Blob).
@@ -416,6 +419,10 @@ export class NodeTunnelDO extends DurableObject<Env> {
         try {
           ws.close(1009, "too much unread input");
         } catch {}
+        return;
+      }
+      if (mode === "relay" && raw === "END") {
+        chain = chain.then(() => s.end());
         return;
       }
       // In order: a Blob is read asynchronously, so every message waits its turn.
@@ -446,6 +453,10 @@ export class NodeTunnelDO extends DurableObject<Env> {
             if (!typed) ws.send(c);
             else if (c[0] === 1) ws.send(dec.decode(c.subarray(1)));
             else ws.send(c.subarray(1));
+          }
+          if (mode === "relay") {
+            ws.send("END");
+            await s.done();
           }
         } catch (e) {
           code = 1011;

@@ -121,6 +121,25 @@ function get(host: string, port: number, path = "/"): Promise<string> {
   });
 }
 
+/** Raw HTTP/1.0 request, then FIN; resolves with the body once the server closes. */
+function requestThenHalfClose(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host, port, allowHalfOpen: true }, () => {
+      sock.end("GET / HTTP/1.0\r\nHost: x\r\n\r\n");
+    });
+    let data = "";
+    sock.setEncoding("utf8");
+    sock.on("data", (d) => (data += d));
+    sock.on("end", () => {
+      sock.destroy();
+      const body = data.split("\r\n\r\n")[1];
+      body ? resolve(body) : reject(new Error(`no answer after a half-close: ${JSON.stringify(data)}`));
+    });
+    sock.setTimeout(10_000, () => sock.destroy(new Error("timeout after a half-close")));
+    sock.on("error", reject);
+  });
+}
+
 // The pods' server: answers its NAME, /ready with 200 until /unready was called.
 const SERVER = `
 const http = require("http");
@@ -243,6 +262,11 @@ describe("services through the agents' service proxy", () => {
     const names = new Set<string>();
     for (let i = 0; i < 6; i++) names.add(await get(NODE_ADDRESS["agent-b"], nodePort));
     expect([...names].sort()).toEqual(["web-a", "web-b"]);
+    // A client that half-closes after its request still gets the whole answer, from the
+    // local pod and from the relayed one (the half-close crosses the tunnels).
+    const halfClosed = new Set<string>();
+    for (let i = 0; i < 6; i++) halfClosed.add(await requestThenHalfClose(NODE_ADDRESS["agent-a"], nodePort));
+    expect([...halfClosed].sort()).toEqual(["web-a", "web-b"]);
   });
 
   it("stops sending traffic to a pod that turns unready", async () => {
