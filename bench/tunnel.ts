@@ -18,13 +18,14 @@
 //   node bench/tunnel.ts [--mb 64] [--round-trips 500] [--max-seconds 300] [--json] [--verbose]
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Agent as HttpAgent, fetch as undiciFetch } from "undici";
+import { killRecordedContainers } from "../node-agent/runtime/process.ts";
 import { type ControlPlane, kubeconfigYAML, ROOT, startControlPlane } from "../scripts/control-plane.ts";
 import { benchMain, fmtMs, freePort, type LatencySummary, nowMs, sleep, summarize } from "./lib.ts";
 
@@ -314,23 +315,10 @@ function report(r: Result): string {
   ].join("\n");
 }
 
-/** The process runtime's containers outlive the agent: stop them by their records. */
-function killContainers(stateDir: string): void {
-  const d = join(stateDir, "process-runtime");
-  if (!existsSync(d)) return;
-  for (const f of readdirSync(d)) {
-    if (!f.endsWith(".json")) continue;
-    try {
-      const rec = JSON.parse(readFileSync(join(d, f), "utf8"));
-      if (rec.pid) process.kill(-rec.pid, "SIGKILL");
-    } catch {}
-  }
-}
-
 async function cleanup(): Promise<void> {
   portForward?.kill("SIGTERM");
   agent?.kill("SIGTERM");
-  if (dir) killContainers(join(dir, "agent"));
+  if (dir) killRecordedContainers(join(dir, "agent", "process-runtime")); // containers outlive their agent
   for (const s of servers) s.close();
   await cp?.stop().catch(() => {});
   if (dir) rmSync(dir, { recursive: true, force: true });

@@ -86,6 +86,29 @@ export interface ProcessRecord {
 
 const RECORD_SUFFIX = ".json";
 
+/**
+ * SIGKILLs the process group of every container recorded in a process runtime's state
+ * dir. Containers outlive their agent by design; tests and benchmarks that start agents
+ * use this to leave nothing running.
+ */
+export function killRecordedContainers(stateDir: string): void {
+  let files: string[] = [];
+  try {
+    files = fs.readdirSync(stateDir);
+  } catch {
+    return;
+  }
+  for (const f of files) {
+    if (!f.endsWith(RECORD_SUFFIX)) continue;
+    try {
+      const rec = JSON.parse(fs.readFileSync(path.join(stateDir, f), "utf8")) as ProcessRecord;
+      if (typeof rec.pid === "number" && rec.pid > 1) process.kill(-rec.pid, "SIGKILL");
+    } catch {
+      // gone already, or not a record
+    }
+  }
+}
+
 /** State and start time of a process from /proc, or undefined if there is no such process. */
 function procStat(pid: number): { state: string; startTime: string } | undefined | null {
   let text: string;

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { Agent as HttpAgent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ControlPlane, kubeconfigYAML, ROOT, startControlPlane } from "../../scripts/control-plane.ts";
+import { killProcessContainers } from "./kubectl-harness.ts";
 
 const NODE = process.execPath;
 let cp: ControlPlane;
@@ -83,19 +84,6 @@ function agentOnce(args: string[]): { code: number | null; output: string } {
   return { code: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
-/** Kills every process the process runtime started under a state dir. */
-function killContainers(stateDir: string): void {
-  const d = join(stateDir, "process-runtime");
-  if (!existsSync(d)) return;
-  for (const f of readdirSync(d)) {
-    if (!f.endsWith(".json")) continue;
-    try {
-      const rec = JSON.parse(readFileSync(join(d, f), "utf8"));
-      if (rec.pid) process.kill(-rec.pid, "SIGKILL");
-    } catch {}
-  }
-}
-
 const ready = (p: any) => p.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True");
 
 beforeAll(async () => {
@@ -121,7 +109,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const a of agents.values()) a.kill("SIGKILL");
-  for (const n of ["agent-a", "agent-b"]) killContainers(join(dir, n));
+  for (const n of ["agent-a", "agent-b"]) killProcessContainers(join(dir, n));
   await cp?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -326,7 +314,7 @@ describe("node agents", () => {
       },
       45_000,
     );
-    killContainers(join(dir, "agent-b"));
+    killProcessContainers(join(dir, "agent-b"));
   });
   it("runs pods in polling mode (--poll-interval) for proxies that cut long requests", async () => {
     runAgent("agent-poll", ["--poll-interval", "1"]);
@@ -348,7 +336,7 @@ describe("node agents", () => {
     await api("DELETE", "/api/v1/namespaces/default/pods/polled?gracePeriodSeconds=1");
     await eventually("polled pod gone", async () => (await api("GET", "/api/v1/namespaces/default/pods/polled")).status === 404);
     agents.get("agent-poll")!.kill("SIGKILL");
-    killContainers(join(dir, "agent-poll"));
+    killProcessContainers(join(dir, "agent-poll"));
     await api("DELETE", "/api/v1/nodes/agent-poll");
   });
 });

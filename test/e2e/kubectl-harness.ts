@@ -3,9 +3,10 @@
 // kubectl run against it, synchronously (spawnSync) or as a long-running watch (spawn).
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { killRecordedContainers } from "../../node-agent/runtime/process.ts";
 import { type ControlPlane, kubeconfigYAML, ROOT, startControlPlane } from "../../scripts/control-plane.ts";
 
 export const KUBECTL = "/usr/bin/kubectl";
@@ -236,15 +237,7 @@ export async function startCluster(nodeName = "kubectl-node", opts: { runtime?: 
 
 /** Kills every process the process runtime started under an agent's state dir. */
 export function killProcessContainers(stateDir: string): void {
-  const d = join(stateDir, "process-runtime");
-  if (!existsSync(d)) return;
-  for (const f of readdirSync(d)) {
-    if (!f.endsWith(".json")) continue;
-    try {
-      const rec = JSON.parse(readFileSync(join(d, f), "utf8"));
-      if (rec.pid) process.kill(-rec.pid, "SIGKILL");
-    } catch {}
-  }
+  killRecordedContainers(join(stateDir, "process-runtime"));
 }
 
 /** The header and rows of a kubectl table, split on runs of 2+ spaces. */

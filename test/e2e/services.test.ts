@@ -8,7 +8,7 @@
 // its env vars (the service proxy address and the listener's port).
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { Agent as HttpAgent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ControlPlane, kubeconfigYAML, ROOT, startControlPlane } from "../../scripts/control-plane.ts";
+import { killProcessContainers } from "./kubectl-harness.ts";
 
 const NODE = process.execPath;
 let cp: ControlPlane;
@@ -86,18 +87,6 @@ function runAgent(name: string): ChildProcess {
   child.stderr!.on("data", (d) => out.push(String(d)));
   agents.set(name, child);
   return child;
-}
-
-function killContainers(stateDir: string): void {
-  const d = join(stateDir, "process-runtime");
-  if (!existsSync(d)) return;
-  for (const f of readdirSync(d)) {
-    if (!f.endsWith(".json")) continue;
-    try {
-      const rec = JSON.parse(readFileSync(join(d, f), "utf8"));
-      if (rec.pid) process.kill(-rec.pid, "SIGKILL");
-    } catch {}
-  }
 }
 
 async function freePort(host = "127.0.0.1"): Promise<number> {
@@ -204,7 +193,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const a of agents.values()) a.kill("SIGKILL");
-  for (const n of ["agent-a", "agent-b"]) killContainers(join(dir, n));
+  for (const n of ["agent-a", "agent-b"]) killProcessContainers(join(dir, n));
   await cp?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
