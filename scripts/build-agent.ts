@@ -15,6 +15,7 @@
 // through npm's symlink runs too.
 
 import { chmodSync, mkdirSync, realpathSync, writeFileSync } from "node:fs";
+import { isBuiltin } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -25,11 +26,18 @@ export const AGENT_ENTRY = join(ROOT, "node-agent", "main.ts");
 export const AGENT_BUNDLE = join(ROOT, "node-agent", "dist", "kubeflare-agent.mjs");
 
 const SHEBANG = "#!/usr/bin/env node";
+// CommonJS dependencies (ws) require() Node's built-ins: an ES module has no require, so
+// the banner makes one.
 const BANNER = [
   "// kubeflare-agent: the kubeflare node agent, bundled by scripts/build-agent.ts. Do not edit.",
   'import { realpathSync as __kfRealpath } from "node:fs";',
+  'import { createRequire as __kfCreateRequire } from "node:module";',
+  "const require = __kfCreateRequire(import.meta.url);",
   "try { if (process.argv[1]) process.argv[1] = __kfRealpath(process.argv[1]); } catch {}",
 ].join("\n");
+
+/** ws's optional native speed-ups: it require()s them in a try and does without. */
+const OPTIONAL = ["bufferutil", "utf-8-validate"];
 
 export interface BuildResult {
   outfile: string;
@@ -50,6 +58,7 @@ export async function buildAgent(outfile = AGENT_BUNDLE): Promise<BuildResult> {
     format: "esm",
     target: "node22",
     packages: "bundle",
+    external: OPTIONAL,
     banner: { js: BANNER },
     legalComments: "none",
     logLevel: "warning",
@@ -58,10 +67,11 @@ export async function buildAgent(outfile = AGENT_BUNDLE): Promise<BuildResult> {
   });
   const errors = res.errors.map((e) => e.text);
   if (errors.length) throw new Error(`esbuild: ${errors.join("; ")}`);
-  // Everything must be inlined: the only imports left are Node's built-ins.
+  // Everything must be inlined: the only imports left are Node's built-ins (and the
+  // optional natives, which are never there).
   const external = Object.values(res.metafile.outputs)
     .flatMap((o) => o.imports)
-    .filter((i) => i.external && !i.path.startsWith("node:"))
+    .filter((i) => i.external && !isBuiltin(i.path) && !OPTIONAL.includes(i.path))
     .map((i) => i.path);
   if (external.length) throw new Error(`the agent bundle imports non-built-in modules: ${[...new Set(external)].join(", ")}`);
   // esbuild keeps the entry's own hashbang line and puts the banner after it: one shebang, first.

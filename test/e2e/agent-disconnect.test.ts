@@ -293,6 +293,16 @@ describe("standalone agent bundle", () => {
       30_000,
     );
     expect(node.status.nodeInfo.containerRuntimeVersion).toBe("fake://0.1.0");
+    // Its tunnel (the bundled ws client) is up: the node answers through it.
+    const health = await eventually(
+      "the bundled agent's tunnel",
+      async () => {
+        const r = await api("GET", "/api/v1/nodes/bundled/proxy/healthz");
+        return r.status === 200 && r.body;
+      },
+      30_000,
+    );
+    expect(health).toBe("ok");
     agents.get("bundled")!.kill("SIGTERM");
   }, 60_000);
 });
