@@ -27,7 +27,7 @@ import { parseArgs } from "node:util";
 import { Agent as HttpAgent, fetch as undiciFetch } from "undici";
 import { killRecordedContainers } from "../node-agent/runtime/process.ts";
 import { type ControlPlane, kubeconfigYAML, ROOT, startControlPlane } from "../scripts/control-plane.ts";
-import { benchMain, fmtMs, freePort, type LatencySummary, nowMs, sleep, summarize } from "./lib.ts";
+import { benchMain, findDescendants, fmtMs, freePort, type LatencySummary, nowMs, procCpuSeconds, sleep, summarize } from "./lib.ts";
 
 interface Opts {
   mb: number;
@@ -40,6 +40,8 @@ interface Opts {
 interface PathResult {
   mbPerSec: number;
   latency: LatencySummary;
+  /** CPU seconds per MB of the download, by process (this one, workerd, the agent, kubectl). */
+  cpuPerMB?: Record<string, number>;
 }
 
 interface Result {
@@ -82,6 +84,26 @@ function parse(): Opts | undefined {
     json: values.json!,
     verbose: values.verbose!,
   };
+}
+
+/** CPU seconds of the processes on the path, for one measured transfer. */
+function cpuOf(): Record<string, number> {
+  const sum = (pids: number[]) => pids.reduce((a, p) => a + (procCpuSeconds(p) || 0), 0);
+  return {
+    bench: sum([process.pid]),
+    workerd: sum(findDescendants(process.pid, "workerd")),
+    agent: agent?.pid ? sum([agent.pid]) : 0,
+    kubectl: portForward?.pid ? sum([portForward.pid]) : 0,
+  };
+}
+
+async function metered<T>(mb: number, fn: () => Promise<T>): Promise<{ value: T; cpuPerMB: Record<string, number> }> {
+  const c0 = cpuOf();
+  const value = await fn();
+  const c1 = cpuOf();
+  const cpuPerMB: Record<string, number> = {};
+  for (const k of Object.keys(c0)) cpuPerMB[k] = (c1[k] - c0[k]) / mb;
+  return { value, cpuPerMB };
 }
 
 /** TCP server: a first byte "d" asks for `bytes` of data, "e" for an echo. */
@@ -176,11 +198,14 @@ async function httpPath(base: string, n: number, bytes: number, dispatcher: Http
     if (res.status !== 200 || body !== "ok") throw new Error(`GET ${base}: ${res.status} ${body.slice(0, 200)}`);
     if (i >= 10) samples.push(nowMs() - t0);
   }
-  const t0 = nowMs();
-  const res = await undiciFetch(`${base}big`, { dispatcher });
-  const got = (await res.arrayBuffer()).byteLength;
-  if (got !== bytes) throw new Error(`GET ${base}big: got ${got} of ${bytes} bytes`);
-  return { mbPerSec: bytes / 1e6 / ((nowMs() - t0) / 1000), latency: summarize(samples) };
+  const { value: mbPerSec, cpuPerMB } = await metered(bytes / 1e6, async () => {
+    const t0 = nowMs();
+    const res = await undiciFetch(`${base}big`, { dispatcher });
+    const got = (await res.arrayBuffer()).byteLength;
+    if (got !== bytes) throw new Error(`GET ${base}big: got ${got} of ${bytes} bytes`);
+    return bytes / 1e6 / ((nowMs() - t0) / 1000);
+  });
+  return { mbPerSec, latency: summarize(samples), cpuPerMB };
 }
 
 async function api(method: string, path: string, body?: unknown, dispatcher?: HttpAgent): Promise<any> {
@@ -278,10 +303,11 @@ async function run(o: Opts): Promise<Result> {
   await until("kubectl port-forward ready", async () => pfOut.includes("Forwarding from 127.0.0.1"));
 
   log(`TCP: ${o.mb} MB and ${o.roundTrips} echo round trips, direct to ${podIP} and through kubectl port-forward`);
-  const tcp = {
-    direct: { mbPerSec: await tcpDownload(podIP, tcpPort, bytes), latency: await tcpEcho(podIP, tcpPort, o.roundTrips) },
-    portForward: { mbPerSec: await tcpDownload("127.0.0.1", local, bytes), latency: await tcpEcho("127.0.0.1", local, o.roundTrips) },
+  const tcpPath = async (host: string, port: number): Promise<PathResult> => {
+    const { value: mbPerSec, cpuPerMB } = await metered(o.mb, () => tcpDownload(host, port, bytes));
+    return { mbPerSec, cpuPerMB, latency: await tcpEcho(host, port, o.roundTrips) };
   };
+  const tcp = { direct: await tcpPath(podIP, tcpPort), portForward: await tcpPath("127.0.0.1", local) };
   log(`HTTP: ${o.roundTrips} GETs and one ${o.mb} MB body, direct and through the edge load balancer`);
   const plain = new HttpAgent({ connections: 8 });
   const http = {
@@ -312,6 +338,18 @@ function report(r: Result): string {
     `HTTP, ${r.mb} MB body and ${r.roundTrips} sequential GETs (keep-alive):`,
     row("direct", r.http.direct),
     row("edge LB", r.http.edgeLB, r.http.direct),
+    "CPU ms per MB of the download, by process:",
+    ...(
+      [
+        ["port-forward", r.tcp.portForward],
+        ["edge LB", r.http.edgeLB],
+      ] as const
+    ).map(
+      ([name, p]) =>
+        `  ${name.padEnd(14)} ${Object.entries(p.cpuPerMB ?? {})
+          .map(([k, v]) => `${k} ${(v * 1000).toFixed(1)}`)
+          .join("   ")}`,
+    ),
   ].join("\n");
 }
 
