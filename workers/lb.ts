@@ -179,10 +179,10 @@ export function serveLoadBalancer(request: Request, env: Env, ctx: ExecutionCont
   if (target === "redirect") {
     return Promise.resolve(new Response(null, { status: 308, headers: { location: `${url.pathname}/${url.search}` } }));
   }
-  return forward(request, env, target);
+  return forward(request, env, target, (p) => ctx.waitUntil(p));
 }
 
-async function forward(request: Request, env: Env, target: LBTarget): Promise<Response> {
+async function forward(request: Request, env: Env, target: LBTarget, waitUntil: (p: Promise<unknown>) => void): Promise<Response> {
   const name = `${target.namespace}/${target.service}`;
   if ((env.CLOUD_PROVIDER || "edge") !== "edge") return text(404, `load balancers are off (CLOUD_PROVIDER=${env.CLOUD_PROVIDER})`);
   const { svc, ep } = await lookup(env, target.namespace, target.service);
@@ -207,7 +207,8 @@ async function forward(request: Request, env: Env, target: LBTarget): Promise<Re
       return await openNodeStream(env, b.nodeName, header, request);
     }
     const header: StreamHeader = { kind: "http", ip: b.ip, port: b.port, method: request.method, path: target.path, headers };
-    return await openNodeStream(env, b.nodeName, header, request);
+    // waitUntil: a client that goes away mid-body has its stream dropped on the node too.
+    return await openNodeStream(env, b.nodeName, header, request, undefined, waitUntil);
   } catch (e) {
     return text(502, `Service ${name}: node ${b.nodeName} did not answer: ${e instanceof Error ? e.message : String(e)}`);
   }

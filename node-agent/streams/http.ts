@@ -64,6 +64,9 @@ function hostPort(ip: string, port: number): string {
   return net.isIPv6(ip) ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
+/** Connections to pods are kept alive between load-balanced requests (as a reverse proxy does). */
+const podAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 16, timeout: 60_000 });
+
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export const httpHandler: StreamHandler = async (stream) => {
@@ -73,7 +76,7 @@ export const httpHandler: StreamHandler = async (stream) => {
     refuse(stream, typeof t === "string" ? t : `invalid method ${JSON.stringify(method)}`, 400);
     return;
   }
-  const req = http.request({ host: t.ip, port: t.port, method, path: t.path, headers: headerObject(t.headers), agent: false });
+  const req = http.request({ host: t.ip, port: t.port, method, path: t.path, headers: headerObject(t.headers), agent: podAgent });
   const dial = setTimeout(() => req.destroy(new Error(`dial ${hostPort(t.ip, t.port)}: timed out`)), DIAL_TIMEOUT_MS);
   req.once("socket", (s) => {
     if (!s.connecting) clearTimeout(dial);
