@@ -154,7 +154,10 @@ export interface Cluster {
 }
 
 /** Starts a TLS control plane on a temp state dir, writes an admin kubeconfig, joins one fake-runtime agent and waits for its node to be Ready. */
-export async function startCluster(nodeName = "kubectl-node", opts: { runtime?: "fake" | "process" | "docker" } = {}): Promise<Cluster> {
+export async function startCluster(
+  nodeName = "kubectl-node",
+  opts: { runtime?: "fake" | "process" | "docker"; agentArgs?: string[] } = {},
+): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), "kf-kubectl-"));
   let cp: ControlPlane | undefined;
   let agent: ChildProcess | undefined;
@@ -194,6 +197,7 @@ export async function startCluster(nodeName = "kubectl-node", opts: { runtime?: 
         join(dir, "cp", "tls.crt"),
         "--join-token",
         m[1],
+        ...(opts.agentArgs ?? []),
       ],
       { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );
