@@ -126,7 +126,11 @@ describe("node agents", () => {
       expect(node.status.allocatable.pods).toBe("110");
       expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^process:\/\//);
       expect(node.status.conditions.map((c: any) => c.type).sort()).toEqual(["DiskPressure", "MemoryPressure", "PIDPressure", "Ready"]);
-      const lease = (await api("GET", `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`)).body;
+      // The Lease comes from the agent's lease loop, which may run just after the Node is Ready.
+      const lease = await eventually(`lease of ${name}`, async () => {
+        const r = await api("GET", `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`);
+        return r.status === 200 && r.body;
+      });
       expect(lease.spec.holderIdentity).toBe(name);
       expect(existsSync(join(dir, name, "credential.json"))).toBe(true);
     }
