@@ -117,13 +117,21 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Polls fn until it returns something truthy; throws with what (and the last value) on timeout. */
-export async function eventually<T>(what: string, fn: () => T | undefined | null | false, timeoutMs = 30_000, everyMs = 300): Promise<T> {
+/**
+ * Polls fn (sync or async) until it returns something truthy; throws with what (and the
+ * last value) on timeout.
+ */
+export async function eventually<T>(
+  what: string,
+  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  timeoutMs = 30_000,
+  everyMs = 300,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
-      const v = fn();
+      const v = await fn();
       if (v) return v;
       last = v;
     } catch (e) {

@@ -2,7 +2,6 @@
 // DOCKER_HOST=unix://...). Skips, saying why, when no engine answers or the local test image
 // cannot be built (test/fixtures/busybox-image.sh needs busybox-static); no registry is used.
 
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -19,31 +18,11 @@ import {
   LABEL_POD_NAMESPACE,
   LABEL_POD_UID,
 } from "../../node-agent/runtime/types.ts";
+import { dockerSkipReason, IMAGE, socketPath } from "./docker-fixture.ts";
 
-const IMAGE = "kubeflare/busybox:test";
-const socketPath = process.env.DOCKER_HOST?.startsWith("unix://")
-  ? process.env.DOCKER_HOST.slice("unix://".length)
-  : "/var/run/docker.sock";
 const nodeName = `e2e-${process.pid}`;
 
-async function probe(): Promise<string | undefined> {
-  const rt = new DockerRuntime({ socketPath, nodeName });
-  try {
-    if (!(await rt.ping())) return `no Docker engine answers at ${socketPath}`;
-    if (!(await rt.imagePresent(IMAGE))) {
-      try {
-        execFileSync("bash", [path.join(import.meta.dirname, "../fixtures/busybox-image.sh"), IMAGE], { stdio: "pipe" });
-      } catch (e: any) {
-        return `cannot build ${IMAGE}: ${String(e?.stderr ?? e?.message ?? e).trim()}`;
-      }
-    }
-    return undefined;
-  } finally {
-    rt.close();
-  }
-}
-
-const skipReason = await probe();
+const skipReason = await dockerSkipReason(nodeName);
 if (skipReason) console.warn(`[runtime-docker] skipping the docker runtime tests: ${skipReason}`);
 
 let dir: string;

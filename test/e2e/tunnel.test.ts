@@ -284,7 +284,8 @@ describe.skipIf(!hasKubectl)("node tunnel", () => {
     await running("bulk");
     await eventually("the whole log written", async () => {
       const r = await api("/api/v1/namespaces/default/pods/bulk/log?tailLines=1");
-      return r.status === 200 && r.text === `${"x".repeat(LOG_BYTES % 99 || 99)}\n`;
+      // fold leaves the last, partial line without a newline.
+      return r.status === 200 && r.text === "x".repeat(LOG_BYTES % 99 || 99);
     });
     const stats = async () => (await api(`/api/v1/nodes/${NODE}/proxy/stats/tunnel`)).json;
     const rssBefore = (await stats()).memory.rss;
