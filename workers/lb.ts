@@ -10,7 +10,7 @@
 // origin for the controllers, when PUBLIC_HOSTNAME is not set).
 
 import { RemoteStore } from "../durable-objects/store/remote.ts";
-import { openNodeStream } from "../durable-objects/tunnel/client.ts";
+import { NODE_UNAVAILABLE_HEADER, openNodeStream } from "../durable-objects/tunnel/client.ts";
 import { decodeKV } from "./api/codec.ts";
 import type { Env } from "./env.ts";
 import { lookupResource, objectKey } from "./shared/resources.ts";
@@ -193,23 +193,33 @@ async function forward(request: Request, env: Env, target: LBTarget, waitUntil: 
   if (backends.length === 0) return text(503, `Service ${name} has no ready endpoints`);
   const turn = turns.get(name) ?? 0;
   turns.set(name, turn + 1);
-  const b = backends[turn % backends.length];
   const websocket = (request.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
   const headers = forwardHeaders(request, target, websocket);
-  try {
-    if (websocket) {
-      const protocols = (request.headers.get("sec-websocket-protocol") ?? "")
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean);
-      const header: StreamHeader = { kind: "websocket", ip: b.ip, port: b.port, path: target.path, headers, protocols };
-      // No protocol list for the tunnel: the backend picks (the agent's reply carries it).
-      return await openNodeStream(env, b.nodeName, header, request);
+  // A request without a body can go to the next endpoint when a node is not connected.
+  const retryable = websocket || request.body === null;
+  const tries = retryable ? backends.length : 1;
+  let res: Response | undefined;
+  for (let i = 0; i < tries; i++) {
+    const b = backends[(turn + i) % backends.length];
+    try {
+      if (websocket) {
+        const protocols = (request.headers.get("sec-websocket-protocol") ?? "")
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean);
+        const header: StreamHeader = { kind: "websocket", ip: b.ip, port: b.port, path: target.path, headers, protocols };
+        // No protocol list for the tunnel: the backend picks (the agent's reply carries it).
+        res = await openNodeStream(env, b.nodeName, header, request);
+      } else {
+        const header: StreamHeader = { kind: "http", ip: b.ip, port: b.port, method: request.method, path: target.path, headers };
+        // waitUntil: a client that goes away mid-body has its stream dropped on the node too.
+        res = await openNodeStream(env, b.nodeName, header, request, undefined, waitUntil);
+      }
+    } catch (e) {
+      res = text(502, `Service ${name}: node ${b.nodeName} did not answer: ${e instanceof Error ? e.message : String(e)}`);
+      continue;
     }
-    const header: StreamHeader = { kind: "http", ip: b.ip, port: b.port, method: request.method, path: target.path, headers };
-    // waitUntil: a client that goes away mid-body has its stream dropped on the node too.
-    return await openNodeStream(env, b.nodeName, header, request, undefined, waitUntil);
-  } catch (e) {
-    return text(502, `Service ${name}: node ${b.nodeName} did not answer: ${e instanceof Error ? e.message : String(e)}`);
+    if (!res.headers.has(NODE_UNAVAILABLE_HEADER)) return res;
   }
+  return res!;
 }

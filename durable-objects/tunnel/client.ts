@@ -11,6 +11,8 @@ import type { StreamHeader } from "../../workers/shared/tunnel.ts";
 export const STREAM_HEADER = "x-kubeflare-stream";
 /** Response header with the stream id of a streamed body (so the Worker can cancel it). */
 export const STREAM_ID_HEADER = "x-kubeflare-stream-id";
+/** Set on the 503 of a node whose agent is not connected (another endpoint may do). */
+export const NODE_UNAVAILABLE_HEADER = "x-kubeflare-node-unavailable";
 /** Header the Worker sets on an agent's tunnel upgrade: the authenticated node name. */
 export const AGENT_HEADER = "x-kubeflare-agent";
 

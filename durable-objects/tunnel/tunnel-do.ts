@@ -25,7 +25,7 @@ import type { Env } from "../../workers/env.ts";
 import { lookupResource, objectKey } from "../../workers/shared/resources.ts";
 import { MAX_CHUNK, Mux, type StreamHeader, type StreamReply, type TunnelStream } from "../../workers/shared/tunnel.ts";
 import { RemoteStore } from "../store/remote.ts";
-import { AGENT_HEADER, STREAM_HEADER, STREAM_ID_HEADER, tunnelFor } from "./client.ts";
+import { AGENT_HEADER, NODE_UNAVAILABLE_HEADER, STREAM_HEADER, STREAM_ID_HEADER, tunnelFor } from "./client.ts";
 
 /** What the tunnel knows of its node's machine (the edge cloud provider's instance view). */
 export interface TunnelInfo {
@@ -311,7 +311,9 @@ export class NodeTunnelDO extends DurableObject<Env> {
     }
     if (!this.mux || !this.agent) {
       const name = this.node || ((await this.ctx.storage.get<string>("node")) ?? "");
-      return status(503, "ServiceUnavailable", `node ${JSON.stringify(name)} is not connected: its agent has no tunnel open`);
+      const res = status(503, "ServiceUnavailable", `node ${JSON.stringify(name)} is not connected: its agent has no tunnel open`);
+      res.headers.set(NODE_UNAVAILABLE_HEADER, "1");
+      return res;
     }
     const upgrade = request.headers.get("upgrade")?.toLowerCase() === "websocket";
     return upgrade ? this.openWebSocket(request, spec.header, spec.protocols) : this.openHTTP(request, spec.header);

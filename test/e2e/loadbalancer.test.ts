@@ -209,6 +209,35 @@ describe.skipIf(!hasKubectl)("edge load balancer", () => {
     ws.close();
   });
 
+  it("skips an endpoint whose node is not connected (requests without a body)", async () => {
+    const podIP = (await api("/api/v1/namespaces/default/pods/web")).json.status.podIP;
+    // No selector: the endpoints are ours to write, one of them on a node with no agent.
+    const svc = { metadata: { name: "split" }, spec: { type: "LoadBalancer", ports: [{ name: "http", port: 80 }] } };
+    expect((await api("/api/v1/namespaces/default/services", { method: "POST", body: svc })).status).toBe(201);
+    const ep = {
+      metadata: { name: "split" },
+      subsets: [
+        {
+          addresses: [
+            { ip: "10.255.0.1", nodeName: "ghost-node" },
+            { ip: podIP, nodeName: NODE },
+          ],
+          ports: [{ name: "http", port }],
+        },
+      ],
+    };
+    expect((await api("/api/v1/namespaces/default/endpoints", { method: "POST", body: ep })).status).toBe(201);
+    const url = base.replace("/lb/default/web/", "/lb/default/split/");
+    await eventually("the split service served", async () => (await undiciFetch(url, { dispatcher })).status === 200, 30_000);
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await undiciFetch(url, { dispatcher });
+      await r.text();
+      statuses.push(r.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
+  });
+
   it("answers 503 once the service has no ready endpoint", async () => {
     expect((await api("/api/v1/namespaces/default/pods/web?gracePeriodSeconds=0", { method: "DELETE" })).status).toBe(200);
     const res = await eventually(
