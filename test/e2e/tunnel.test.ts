@@ -182,6 +182,14 @@ describe.skipIf(!hasKubectl)("node tunnel", () => {
     expect(can("create", "exec")).toBe("no");
     expect(can("create", "portforward")).toBe("no");
     expect(can("create", "attach")).toBe("no");
+    // And the requests themselves: kubectl's WebSocket GET is authorized as a create.
+    const viewer = c.kubectlFor(join(c.dir, "kubeconfig-viewer"));
+    expect(viewer.ok(["logs", "talker", "--tail=1"])).toBe("tick\n");
+    const denied = viewer.run(["exec", "talker", "--", "true"]);
+    expect(denied.code, show(denied)).not.toBe(0);
+    expect(denied.stderr).toContain('cannot create resource "pods/exec"');
+    const pf = viewer.run(["port-forward", "pod/talker", "0:1"], { timeoutMs: 15_000 });
+    expect(pf.stderr, show(pf)).toContain('cannot create resource "pods/portforward"');
     // The node's own credential: may open its own tunnel only, and no nodes/proxy at all.
     const cred = JSON.parse(readFileSync(join(c.dir, NODE, "credential.json"), "utf8")).token as string;
     const other = await api("/api/v1/nodes/other-node/tunnel", { token: cred });
