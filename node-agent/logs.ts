@@ -16,9 +16,9 @@ import {
   readdirSync,
   readFileSync,
   readSync,
-  renameSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
 
@@ -137,14 +137,19 @@ export class LogIndex {
   }
 
   /** The agent copied path to path.1 and truncated path: the samples move along. */
-  rotated(path: string): void {
-    this.note(path);
-    const s = this.get(path);
-    this.samples.set(`${path}.1`, s.slice());
+  rotated(path: string, now = Date.now()): void {
+    const moved = this.get(path).slice();
+    // The copy holds everything written up to the rotation: its tail gets this moment.
     try {
-      if (existsSync(`${path}.idx`)) renameSync(`${path}.idx`, `${path}.1.idx`);
+      const size = statSync(`${path}.1`).size;
+      if (size > 0 && (moved.length === 0 || moved[moved.length - 1][0] < size)) moved.push([size, now]);
     } catch {}
+    this.samples.set(`${path}.1`, moved);
     this.samples.set(path, []);
+    try {
+      writeFileSync(`${path}.1.idx`, moved.map(([o, t]) => `${o} ${t}\n`).join(""));
+      rmSync(`${path}.idx`, { force: true });
+    } catch {}
   }
 }
 
