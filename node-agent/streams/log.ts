@@ -164,7 +164,13 @@ async function serveLog(stream: Parameters<StreamHandler>[0], deps: StreamDeps, 
       for (;;) {
         if (stream.isReset) return;
         const size = sizeOf(current);
-        if (size < pos) pos = 0; // rotated (copy-truncate): the rest is in the new content
+        if (size < pos) {
+          // Rotated (copy-truncate): what was written before it is at the end of the copy.
+          const copy = `${current}.1`;
+          const copied = sizeOf(copy);
+          if (copied > pos) await pump(copy, pos, copied, em, index.get(copy));
+          pos = 0;
+        }
         if (size > pos) {
           index.note(current);
           pos = await pump(current, pos, size, em, index.get(current));

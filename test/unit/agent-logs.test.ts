@@ -114,10 +114,11 @@ describe("the pods/log stream handler", () => {
     files: string[],
     header: Partial<StreamHeader>,
     index = new LogIndex(tmp()),
+    running: () => boolean = () => false,
   ): Promise<{ code: number; text: string }> {
     const deps = {
       logFiles: () => files,
-      findContainer: async () => undefined,
+      findContainer: async () => (running() ? { state: "running" } : { state: "exited" }),
     } as unknown as StreamDeps;
     const handler = logHandler(index);
     let agent: Mux;
@@ -163,6 +164,25 @@ describe("the pods/log stream handler", () => {
     expect(stamped[2]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z partial$/);
     const since = await readLog([log], { sinceTime: new Date(Date.UTC(2026, 0, 1, 0, 0, 5)).toISOString() }, index);
     expect(since.text).toBe("new\npartial");
+  });
+
+  it("follows the file through a rotation without losing what was written just before it", async () => {
+    const d = tmp();
+    const log = join(d, "0.log");
+    writeFileSync(log, "a\n");
+    let running = true;
+    const reading = readLog([log], { follow: true }, new LogIndex(d), () => running);
+    await new Promise((r) => setTimeout(r, 400));
+    appendFileSync(log, "b\n");
+    await new Promise((r) => setTimeout(r, 400));
+    appendFileSync(log, "c\n"); // not read yet when the rotation comes
+    copyFileSync(log, `${log}.1`);
+    truncateSync(log, 0);
+    appendFileSync(log, "d\n");
+    await new Promise((r) => setTimeout(r, 400));
+    running = false;
+    const r = await reading;
+    expect(r.text).toBe("a\nb\nc\nd\n");
   });
 
   it("answers 400 when the container has no log yet", async () => {
