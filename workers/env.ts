@@ -36,6 +36,8 @@ export interface Env {
   POD_EVICTION_TOLERATION_SECONDS?: string;
   /** Seed for the scheduler's deterministic tie-breaking (default 1). */
   SCHEDULER_SEED?: string;
+  /** How often a node tunnel re-checks its agent's node credential (default 120 s). */
+  TUNNEL_CREDENTIAL_CHECK_SECONDS?: string;
   /** CIDR ClusterIPs are allocated from (default 10.96.0.0/12). */
   SERVICE_CIDR?: string;
   /** NodePort range "min-max" (default 30000-32767). */

@@ -11,16 +11,19 @@ import type { StreamHeader } from "../../workers/shared/tunnel.ts";
 export const STREAM_HEADER = "x-kubeflare-stream";
 /** Response header with the stream id of a streamed body (so the Worker can cancel it). */
 export const STREAM_ID_HEADER = "x-kubeflare-stream-id";
+/** Header the Worker sets on an agent's tunnel upgrade: the revision of its node credential. */
+export const CREDENTIAL_HEADER = "x-kubeflare-credential-revision";
 /** Set on the 503 of a node whose agent is not connected (another endpoint may do). */
 export const NODE_UNAVAILABLE_HEADER = "x-kubeflare-node-unavailable";
 /** Header the Worker sets on an agent's tunnel upgrade: the authenticated node name. */
 export const AGENT_HEADER = "x-kubeflare-agent";
 
 /** Hands the agent's authenticated WebSocket upgrade to its node's tunnel. */
-export function connectAgent(env: Env, node: string, request: Request): Promise<Response> {
+export function connectAgent(env: Env, node: string, request: Request, credentialRevision: number): Promise<Response> {
   const headers = new Headers(request.headers);
   headers.delete(STREAM_HEADER);
   headers.set(AGENT_HEADER, node);
+  headers.set(CREDENTIAL_HEADER, String(credentialRevision));
   return tunnelFor(env, node).fetch(new Request(request.url, { method: "GET", headers }));
 }
 
@@ -44,6 +47,7 @@ export async function openNodeStream(
 ): Promise<Response> {
   const headers = new Headers(request.headers);
   headers.delete(AGENT_HEADER); // only the tunnel route may set it
+  headers.delete(CREDENTIAL_HEADER);
   headers.set(STREAM_HEADER, JSON.stringify({ header, protocols: protocols ?? [] }));
   const stub = tunnelFor(env, node);
   const res = await stub.fetch(new Request(request.url, { method: request.method, headers, body: request.body }));

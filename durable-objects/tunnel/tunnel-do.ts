@@ -21,11 +21,11 @@
 //    which is checked against the Service's Endpoints and relayed to that node's tunnel.
 
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../../workers/env.ts";
+import { type Env, intVar } from "../../workers/env.ts";
 import { lookupResource, objectKey } from "../../workers/shared/resources.ts";
 import { MAX_CHUNK, Mux, type StreamHeader, type StreamReply, type TunnelStream } from "../../workers/shared/tunnel.ts";
 import { RemoteStore } from "../store/remote.ts";
-import { AGENT_HEADER, NODE_UNAVAILABLE_HEADER, STREAM_HEADER, STREAM_ID_HEADER, tunnelFor } from "./client.ts";
+import { AGENT_HEADER, CREDENTIAL_HEADER, NODE_UNAVAILABLE_HEADER, STREAM_HEADER, STREAM_ID_HEADER, tunnelFor } from "./client.ts";
 
 /** What the tunnel knows of its node's machine (the edge cloud provider's instance view). */
 export interface TunnelInfo {
@@ -45,6 +45,7 @@ export interface TunnelInfo {
 
 const AGENT_TAG = "agent";
 const ENDPOINTS = lookupResource("", "v1", "endpoints")!;
+const SECRETS = lookupResource("", "v1", "secrets")!;
 /** How long an opened stream may wait for the agent's answer. */
 const REPLY_TIMEOUT_MS = 30_000;
 /** Client WebSocket input queued for a stream without credit before the client is cut off. */
@@ -145,6 +146,7 @@ export class NodeTunnelDO extends DurableObject<Env> {
     this.adopt(server);
     const cf = (request as unknown as { cf?: { colo?: string; country?: string } }).cf;
     const now = Date.now();
+    const credentialRevision = Number(request.headers.get(CREDENTIAL_HEADER) ?? 0);
     this.lastSeenMs = now;
     this.persistedSeenMs = now;
     await this.ctx.storage.put({
@@ -154,7 +156,9 @@ export class NodeTunnelDO extends DurableObject<Env> {
       remoteAddress: request.headers.get("cf-connecting-ip") ?? "",
       colo: cf?.colo ?? "",
       country: cf?.country ?? "",
+      credentialRevision,
     });
+    await this.ctx.storage.setAlarm(now + this.credentialCheckMs());
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -165,6 +169,34 @@ export class NodeTunnelDO extends DurableObject<Env> {
       this.persistedSeenMs = now;
       this.ctx.waitUntil(this.ctx.storage.put("lastSeen", new Date(now).toISOString()));
     }
+  }
+
+  private credentialCheckMs(): number {
+    return Math.max(1, intVar(this.env.TUNNEL_CREDENTIAL_CHECK_SECONDS, 120)) * 1000;
+  }
+
+  /**
+   * While an agent is connected, its node credential is checked every
+   * TUNNEL_CREDENTIAL_CHECK_SECONDS: a revoked (deleted) or rotated credential ends the
+   * connection, which the request that opened it authorized only once.
+   */
+  override async alarm(): Promise<void> {
+    const sockets = this.ctx.getWebSockets(AGENT_TAG);
+    if (sockets.length === 0) return;
+    const node = this.node || ((await this.ctx.storage.get<string>("node")) ?? "");
+    const want = (await this.ctx.storage.get<number>("credentialRevision")) ?? 0;
+    const store = RemoteStore.forCluster(this.env.STORE, this.env.CLUSTER_NAME || "default");
+    const kv = await store.get(objectKey(SECRETS, "kube-system", `node-credential-${node}`));
+    if (!kv || kv.modRevision !== want) {
+      for (const ws of sockets) {
+        try {
+          ws.close(1008, kv ? "node credential rotated" : "node credential revoked");
+        } catch {}
+        this.agentGone(ws, "node credential revoked");
+      }
+      return;
+    }
+    await this.ctx.storage.setAlarm(Date.now() + this.credentialCheckMs());
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {

@@ -164,7 +164,7 @@ export interface Cluster {
 /** Starts a TLS control plane on a temp state dir, writes an admin kubeconfig, joins one fake-runtime agent and waits for its node to be Ready. */
 export async function startCluster(
   nodeName = "kubectl-node",
-  opts: { runtime?: "fake" | "process" | "docker"; agentArgs?: string[] } = {},
+  opts: { runtime?: "fake" | "process" | "docker"; agentArgs?: string[]; vars?: Record<string, string> } = {},
 ): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), "kf-kubectl-"));
   let cp: ControlPlane | undefined;
@@ -177,7 +177,14 @@ export async function startCluster(
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    cp = await startControlPlane({ stateDir: join(dir, "cp"), port: 0, tls: true, cronIntervalMs: 0, verbose: !!process.env.KF_VERBOSE });
+    cp = await startControlPlane({
+      stateDir: join(dir, "cp"),
+      port: 0,
+      tls: true,
+      cronIntervalMs: 0,
+      vars: opts.vars,
+      verbose: !!process.env.KF_VERBOSE,
+    });
     const kubeconfig = join(dir, "kubeconfig");
     writeFileSync(kubeconfig, kubeconfigYAML(cp.url, cp.token, cp.caCert), { mode: 0o600 });
     const cacheDir = join(dir, "kube-cache");
@@ -233,7 +240,7 @@ export async function startCluster(
       async restartControlPlane() {
         const port = Number(new URL(cluster.cp.url).port);
         await cluster.cp.stop();
-        cluster.cp = await startControlPlane({ stateDir: join(dir, "cp"), port, tls: true, cronIntervalMs: 0 });
+        cluster.cp = await startControlPlane({ stateDir: join(dir, "cp"), port, tls: true, cronIntervalMs: 0, vars: opts.vars });
         cp = cluster.cp;
       },
       kubectlFor: (kc) => new Kubectl(kc, cacheDir),

@@ -56,7 +56,7 @@ async function running(name: string): Promise<any> {
 describe.skipIf(!hasKubectl)("node tunnel", () => {
   beforeAll(async () => {
     // No service proxy: the agent then has no listening socket at all, only its outbound ones.
-    c = await startCluster(NODE, { runtime: "process", agentArgs: ["--no-service-proxy"] });
+    c = await startCluster(NODE, { runtime: "process", agentArgs: ["--no-service-proxy"], vars: { TUNNEL_CREDENTIAL_CHECK_SECONDS: "1" } });
     dispatcher = new HttpAgent({ connect: { ca: c.cp.caCert }, connections: 64 });
     await api("/api/v1/namespaces/default/pods", {
       method: "POST",
@@ -356,5 +356,23 @@ describe.skipIf(!hasKubectl)("node tunnel", () => {
     expect(log).toBe("tick\n");
     const after = (await api(`/api/v1/nodes/${NODE}/proxy/stats/tunnel`)).json.tunnel.connects;
     expect(after).toBe(before + 1);
+  });
+
+  // Last: it leaves the agent without a credential.
+  it("revoking the node credential ends the open tunnel, and the agent cannot come back", async () => {
+    expect(c.kubectl.ok(["get", "--raw", `/api/v1/nodes/${NODE}/proxy/healthz`])).toBe("ok");
+    c.kubectl.ok(["delete", "secret", "-n", "kube-system", `node-credential-${NODE}`]);
+    const down = await eventually(
+      "the tunnel closed",
+      async () => {
+        const r = await api(`/api/v1/nodes/${NODE}/proxy/healthz`);
+        return r.status === 503 && r.json;
+      },
+      20_000,
+    );
+    expect(down.message).toContain("is not connected");
+    await sleep(3000); // reconnect attempts are refused (401), so it stays down
+    expect((await api(`/api/v1/nodes/${NODE}/proxy/healthz`)).status).toBe(503);
+    expect(c.agentLog.join("")).toMatch(/tunnel down \(closed 1008 node credential revoked\)/);
   });
 });

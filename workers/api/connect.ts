@@ -17,8 +17,10 @@ import { connectAgent, openNodeStream } from "../../durable-objects/tunnel/clien
 import type { Env } from "../env.ts";
 import { ApiError, badRequest, type FieldError, invalid, methodNotAllowed } from "../shared/errors.ts";
 import { userOf } from "./auth.ts";
+import { systemSecretKey } from "./authn.ts";
 import { nodeNameOf } from "./authz.ts";
 import type { Obj } from "./codec.ts";
+import { NODE_CREDENTIAL_PREFIX } from "./nodes-join.ts";
 import { type Ctx, getJSON, type Target } from "./registry.ts";
 
 export const CONNECT_SUBRESOURCES = new Set(["log", "exec", "attach", "portforward", "proxy", "tunnel"]);
@@ -133,7 +135,10 @@ export async function handleConnect(
         throw new ApiError(403, "Forbidden", `only node ${JSON.stringify(t.name)} may open its tunnel`, { name: t.name, kind: "nodes" });
       }
       if (!isUpgrade(req)) throw badRequest("Upgrade request required");
-      return connectAgent(env, t.name!, req);
+      // The credential as it is now: the tunnel drops the connection once it changes
+      // (revoked, or rotated by a new join) — the connection outlives the request's check.
+      const cred = await ctx.store.get(systemSecretKey(`${NODE_CREDENTIAL_PREFIX}${t.name}`));
+      return connectAgent(env, t.name!, req, cred?.modRevision ?? 0);
     }
     // nodes/proxy: the agent's own endpoints. The node must exist.
     await readPod(ctx, t);
