@@ -7,7 +7,7 @@
 // the control plane restarts.
 
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Agent as HttpAgent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -282,6 +282,29 @@ describe.skipIf(!hasKubectl)("node tunnel", () => {
     } finally {
       pf2.stop();
     }
+  });
+
+  it("kubectl cp both ways and kubectl run -it --rm (exec's binary stdin/stdout; attach right after create)", () => {
+    const src = join(c.dir, "cp-src.bin");
+    const payload = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff));
+    writeFileSync(src, payload);
+    const remote = `/tmp/kf-cp-${process.pid}.bin`;
+    let r = c.kubectl.run(["cp", src, `talker:${remote}`]);
+    expect(r.code, show(r)).toBe(0);
+    const back = join(c.dir, "cp-back.bin");
+    r = c.kubectl.run(["cp", `talker:${remote}`, back]);
+    expect(r.code, show(r)).toBe(0);
+    expect(readFileSync(back).equals(payload)).toBe(true);
+    c.kubectl.run(["exec", "talker", "--", "rm", "-f", remote]);
+    const cmd = `${KUBECTL} --kubeconfig ${c.kubeconfig} run -it --rm once --image=busybox --restart=Never -- sh`;
+    const t = spawnSync("script", ["-qfec", cmd, "/dev/null"], {
+      input: "echo inside-$((2+3))\nexit\n",
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(t.stdout, `${t.stdout}${t.stderr}`).toContain("inside-5");
+    expect(t.stdout).toContain('pod "once" deleted');
+    expect(t.status).toBe(0);
   });
 
   it("50 concurrent streams with one stalled reader: the others flow, buffers stay bounded, the stall ends cleanly", async () => {
