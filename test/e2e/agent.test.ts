@@ -283,6 +283,18 @@ describe("node agents", () => {
       perContainer.set(k, (perContainer.get(k) ?? 0) + 1);
     }
     expect([...perContainer.values()].every((n) => n === 1)).toBe(true);
+    // The restarted agent has its tunnel again: a re-adopted pod's log (written before
+    // the restart) is readable through it.
+    const pod = before[0];
+    const log = await eventually(
+      "the re-adopted pod's log through the new tunnel",
+      async () => {
+        const r = await api("GET", `/api/v1/namespaces/default/pods/${pod.metadata.name}/log`);
+        return r.status === 200 && r.body;
+      },
+      30_000,
+    );
+    expect(log).toBe(`hello from ${pod.metadata.name}\n`);
   });
 
   it("refuses a node credential used for another node's objects", async () => {
