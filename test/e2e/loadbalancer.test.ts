@@ -238,6 +238,72 @@ describe.skipIf(!hasKubectl)("edge load balancer", () => {
     expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
   });
 
+  it("stops sending traffic to a pod that turns unready", async () => {
+    // Two pods answering their name; /ready is their readiness probe until /unready.
+    const server = `
+const http = require("http");
+let ready = true;
+http.createServer((q, s) => {
+  if (q.url === "/ready") { s.writeHead(ready ? 200 : 503); return s.end(); }
+  if (q.url === "/unready") { ready = false; return s.end("ok"); }
+  s.end(process.env.NAME);
+}).listen(Number(process.env.PORT), "0.0.0.0");`;
+    const ports: Record<string, number> = { "duo-a": await freePort(), "duo-b": await freePort() };
+    for (const name of ["duo-a", "duo-b"]) {
+      const pod = {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name, labels: { app: "duo" } },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: "web",
+              image: "node",
+              command: ["node", "-e", server],
+              env: [
+                { name: "PORT", value: String(ports[name]) },
+                { name: "NAME", value: name },
+              ],
+              ports: [{ name: "http", containerPort: ports[name] }],
+              readinessProbe: { httpGet: { path: "/ready", port: ports[name] }, periodSeconds: 1, failureThreshold: 1 },
+            },
+          ],
+        },
+      };
+      expect((await api("/api/v1/namespaces/default/pods", { method: "POST", body: pod })).status).toBe(201);
+    }
+    const svc = {
+      metadata: { name: "duo" },
+      spec: { type: "LoadBalancer", selector: { app: "duo" }, ports: [{ name: "http", port: 80, targetPort: "http" }] },
+    };
+    expect((await api("/api/v1/namespaces/default/services", { method: "POST", body: svc })).status).toBe(201);
+    const url = base.replace("/lb/default/web/", "/lb/default/duo/");
+    const answers = async (n: number) => {
+      const seen: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = await undiciFetch(url, { dispatcher });
+        seen.push(r.status === 200 ? await r.text() : `HTTP ${r.status}`);
+      }
+      return seen;
+    };
+    await eventually("answers from both pods", async () => new Set(await answers(6)).size === 2, 60_000);
+    // duo-b turns unready: its probe fails, the endpoints controller moves it aside.
+    const podIP = (await api("/api/v1/namespaces/default/pods/duo-b")).json.status.podIP;
+    expect(await (await fetch(`http://${podIP}:${ports["duo-b"]}/unready`)).text()).toBe("ok");
+    await eventually(
+      "duo-b out of the ready endpoints",
+      async () => {
+        const ep = (await api("/api/v1/namespaces/default/endpoints/duo")).json;
+        return (ep.subsets ?? []).every((ss: any) => (ss.addresses ?? []).every((a: any) => a.targetRef?.name !== "duo-b"));
+      },
+      30_000,
+    );
+    // The Worker's per-isolate view of the endpoints may lag by its cache period.
+    await eventually("only duo-a answers", async () => (await answers(8)).every((a) => a === "duo-a"), 15_000);
+    expect(await answers(10)).toEqual(Array(10).fill("duo-a"));
+  });
+
   it("answers 503 once the service has no ready endpoint", async () => {
     expect((await api("/api/v1/namespaces/default/pods/web?gracePeriodSeconds=0", { method: "DELETE" })).status).toBe(200);
     const res = await eventually(
