@@ -28,8 +28,8 @@
 // bytes with one); attach hijacks POST /containers/{id}/attach the same way, multiplexed
 // unless the container itself has a tty. Containers get OpenStdin/StdinOnce/Tty from the pod
 // spec, so attach has a stdin to write to. Half-closing the connection is stdin's EOF. The
-// engine cannot kill an exec'd process: abandoning a session closes its connection (a tty's
-// process then gets SIGHUP, others EOF on stdin).
+// engine cannot kill an exec'd process: abandoning a session closes its connection and
+// kills the process by the host pid the engine reports (where that pid is ours to signal).
 //
 // Everything is found again by labels (LABEL_NODE=<node>), so a new DockerRuntime adopts the
 // containers of the previous one. Exec probes use the exec API; a timed-out exec reports
@@ -564,8 +564,26 @@ export class DockerRuntime implements Runtime {
         if (opts.tty) this.call("POST", `/exec/${execId}/resize`, { query: { h, w } }).catch(() => {});
       },
       exited,
-      close: () => socket.destroy(),
+      close: () => {
+        socket.destroy();
+        void this.killExec(execId);
+      },
     };
+  }
+
+  /**
+   * The engine has no call to stop an exec'd process; it reports the process's pid on the
+   * host, though, and the agent runs on that host: a process still running after its
+   * client went away is killed (best effort: a remote or rootless engine's pids are not
+   * ours to signal).
+   */
+  private async killExec(execId: string): Promise<void> {
+    try {
+      const info = await this.json("GET", `/exec/${execId}/json`);
+      if (info?.Running && typeof info.Pid === "number" && info.Pid > 1) process.kill(info.Pid, "SIGKILL");
+    } catch {
+      // gone already, or not ours to signal
+    }
   }
 
   async attach(id: string, opts: StreamOptions): Promise<ExecSession> {

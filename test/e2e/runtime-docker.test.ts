@@ -292,6 +292,18 @@ describe.skipIf(skipReason !== undefined)("DockerRuntime (real engine)", () => {
     expect(err.text).toBe("err\n");
   });
 
+  it("execStream: a session whose client went away has its process killed", async () => {
+    const rt = runtime();
+    const p = pod("execkill");
+    await rt.ensureSandbox(p.podUID, p.podName, p.podNamespace);
+    const id = await rt.start(config(p, "app", { command: ["sh", "-c"], args: ["exec sleep 600"] }));
+    const running = async () => (await rt.exec(id, ["sh", "-c", "ps | grep -c '[s]leep 301'"], 5000)).output.trim();
+    const s = await rt.execStream(id, ["sleep", "301"], { stdin: true, tty: false });
+    await eventually(running, (n) => n === "1");
+    s.close();
+    await eventually(running, (n) => n === "0");
+  });
+
   it("execStream with a tty: the command has a terminal, one output stream, and resize sets its size", async () => {
     const rt = runtime();
     const p = pod("exectty");
