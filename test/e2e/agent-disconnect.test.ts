@@ -13,10 +13,11 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Agent as HttpAgent, fetch as undiciFetch } from "undici";
+import { Agent as HttpAgent } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAgent } from "../../scripts/build-agent.ts";
 import { type ControlPlane, kubeconfigYAML, ROOT, startControlPlane } from "../../scripts/control-plane.ts";
+import { jsonApi } from "./kubectl-harness.ts";
 
 const NODE = process.execPath;
 const NODE_NAME = "agent-d";
@@ -28,23 +29,9 @@ let kubeconfig: string;
 let caFile: string;
 let joinToken: string;
 let dispatcher: HttpAgent;
+const api = jsonApi(() => ({ cp: cp!, dispatcher }));
 const agents = new Map<string, ChildProcess>();
 const logs = new Map<string, string[]>();
-
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await undiciFetch(cp!.url + path, {
-    dispatcher,
-    method,
-    headers: { authorization: `Bearer ${cp!.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: any = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  return { status: res.status, body: parsed };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type Agent as HttpAgent, fetch as undiciFetch } from "undici";
 import { killRecordedContainers } from "../../node-agent/runtime/process.ts";
 import { type ControlPlane, kubeconfigYAML, ROOT, startControlPlane } from "../../scripts/control-plane.ts";
 
@@ -252,6 +253,35 @@ export async function startCluster(
     await stop();
     throw e;
   }
+}
+
+/**
+ * A JSON client for the API: `api(method, path, body?, token?, contentType?)` with the
+ * admin token unless another is given; the reply's body parsed as JSON where it is.
+ * `target` is read on every call (tests restart control planes).
+ */
+export function jsonApi(target: () => { cp: { url: string; token: string }; dispatcher: HttpAgent }) {
+  return async (
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string,
+    contentType = "application/json",
+  ): Promise<{ status: number; body: any }> => {
+    const { cp, dispatcher } = target();
+    const res = await undiciFetch(cp.url + path, {
+      dispatcher,
+      method,
+      headers: { authorization: `Bearer ${token ?? cp.token}`, ...(body !== undefined ? { "content-type": contentType } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: any = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {}
+    return { status: res.status, body: parsed };
+  };
 }
 
 /** Kills every process the process runtime started under an agent's state dir. */

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Agent as HttpAgent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { type Cluster, hasKubectl, startCluster } from "./kubectl-harness.ts";
+import { type Cluster, eventually, hasKubectl, startCluster } from "./kubectl-harness.ts";
 
 const NODE = "lb-node";
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -34,27 +34,6 @@ async function api(
     json = JSON.parse(text);
   } catch {}
   return { status: res.status, json };
-}
-
-/** Polls an async condition until it gives a value. */
-async function eventually<T>(
-  what: string,
-  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  timeoutMs = 30_000,
-  everyMs = 300,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 function freePort(): Promise<number> {

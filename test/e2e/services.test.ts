@@ -13,10 +13,10 @@ import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Agent as HttpAgent, fetch as undiciFetch } from "undici";
+import { Agent as HttpAgent } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ControlPlane, kubeconfigYAML, ROOT, startControlPlane } from "../../scripts/control-plane.ts";
-import { killProcessContainers } from "./kubectl-harness.ts";
+import { jsonApi, killProcessContainers } from "./kubectl-harness.ts";
 
 const NODE = process.execPath;
 let cp: ControlPlane;
@@ -24,26 +24,12 @@ let dir: string;
 let caFile: string;
 let joinToken: string;
 let dispatcher: HttpAgent;
+const api = jsonApi(() => ({ cp: cp, dispatcher }));
 let nodePort: number;
 const agents = new Map<string, ChildProcess>();
 const logs = new Map<string, string[]>();
 /** Where each agent binds its nodePorts: two loopback addresses, so both can listen on the same port. */
 const NODE_ADDRESS: Record<string, string> = { "agent-a": "127.0.0.2", "agent-b": "127.0.0.3" };
-
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await undiciFetch(cp.url + path, {
-    dispatcher,
-    method,
-    headers: { authorization: `Bearer ${cp.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: any = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  return { status: res.status, body: parsed };
-}
 
 async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 45_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
