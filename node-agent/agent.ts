@@ -90,6 +90,8 @@ export class Agent {
   /** Pod IP per pod uid, from the runtime's sandbox. */
   private readonly podIPs = new Map<string, string>();
   private connected = false;
+  /** The pod list has been read at least once since the agent started. */
+  private podsKnown = false;
   /** Services and endpoints cache, and the listeners (undefined until run()). */
   private proxy: ServiceProxy | undefined;
   private proxyStartedAt = 0;
@@ -383,6 +385,7 @@ export class Agent {
   }
 
   private replacePods(items: Obj[]): void {
+    this.podsKnown = true;
     const seen = new Set<string>();
     for (const p of items) {
       seen.add(p.metadata.uid);
@@ -483,6 +486,10 @@ export class Agent {
   }
 
   private async syncOnce(): Promise<number | undefined> {
+    // Until the first pod list arrives every running container would look like an orphan:
+    // a restarted agent (or one that starts while the control plane is away) leaves them
+    // alone until it knows which pods are still its own.
+    if (!this.podsKnown) return Date.now() + 500;
     const now = Date.now();
     const containers = await this.runtime.list();
     const pods = [...this.pods.values()];
