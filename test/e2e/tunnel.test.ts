@@ -136,6 +136,26 @@ describe.skipIf(!hasKubectl)("node tunnel", () => {
     }
   });
 
+  it("kubectl logs --previous reads the container's instance before the last restart", async () => {
+    await api("/api/v1/namespaces/default/pods", { method: "POST", body: pod("crashy", "echo run-$(date +%s%N); sleep 1; exit 1") });
+    await eventually(
+      "crashy restarted",
+      () => {
+        const r = c.kubectl.run(["get", "pod", "crashy", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"]);
+        return Number(r.stdout) >= 1;
+      },
+      30_000,
+    );
+    const previous = c.kubectl.ok(["logs", "crashy", "--previous"]);
+    expect(previous).toMatch(/^run-\d+\n$/);
+    const current = await eventually("the current instance's line", () => {
+      const out = c.kubectl.run(["logs", "crashy"]).stdout;
+      return /^run-\d+\n$/.test(out) && out;
+    });
+    expect(current).not.toBe(previous);
+    c.kubectl.ok(["delete", "pod", "crashy", "--grace-period=0", "--force"]);
+  });
+
   it("log errors are Kubernetes Statuses: bad container, bad options, unbound pod, no pod", async () => {
     let r = c.kubectl.run(["logs", "talker", "-c", "nope"]);
     expect(r.code, show(r)).not.toBe(0);
