@@ -104,7 +104,7 @@ describe("the agent's tunnel client", () => {
     const t = client(srv.url, 50);
     await waitFor("a second connection after the silent one", () => srv.conns.length >= 2);
     await waitFor("connected again", () => t.connected);
-    expect(srv.conns[0].ws.readyState).toBe(srv.conns[0].ws.CLOSED);
+    await waitFor("the silent connection closed", () => srv.conns[0].ws.readyState === srv.conns[0].ws.CLOSED);
     // The answered connection stays up for many ping periods.
     await new Promise((r) => setTimeout(r, 600));
     expect(srv.conns.length).toBe(2);
