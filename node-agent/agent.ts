@@ -56,6 +56,8 @@ export interface AgentOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long a repeated event keeps adding to the first one's count (kubelet: 10 minutes). */
+const EVENT_SERIES_MS = 10 * 60 * 1000;
 const rfc3339 = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 const microTime = (d: Date) => d.toISOString().replace("Z", "000Z");
 
@@ -90,6 +92,8 @@ export class Agent {
   /** Pod IP per pod uid, from the runtime's sandbox. */
   private readonly podIPs = new Map<string, string>();
   private connected = false;
+  /** Recent events by (object, type, reason, message): the series a repeat adds to. */
+  private readonly eventSeries = new Map<string, { name: string; count: number; at: number }>();
   /** The pod list has been read at least once since the agent started. */
   private podsKnown = false;
   /** Services and endpoints cache, and the listeners (undefined until run()). */
@@ -742,20 +746,48 @@ export class Agent {
     await Promise.all(pending);
   }
 
+  /**
+   * Records an event. A repeat of the same event (object, type, reason, message) within
+   * EVENT_SERIES_MS updates the first one's count and lastTimestamp instead of creating
+   * another, as kubelet's event correlator does (`kubectl describe` shows "x5 over 2m").
+   */
   private async event(pod: Obj, type: string, reason: string, message: string): Promise<void> {
     if (!this.connected) return;
-    const ts = rfc3339(new Date());
-    const name = `${pod.metadata.name}.${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`;
+    const now = Date.now();
+    const ts = rfc3339(new Date(now));
+    const ns = pod.metadata.namespace;
+    const key = `${pod.metadata.uid}\u0000${type}\u0000${reason}\u0000${message}`;
+    const seen = this.eventSeries.get(key);
+    if (seen && now - seen.at < EVENT_SERIES_MS) {
+      seen.count++;
+      seen.at = now;
+      try {
+        await this.client.request(
+          "PATCH",
+          `/api/v1/namespaces/${ns}/events/${seen.name}`,
+          { count: seen.count, lastTimestamp: ts },
+          "application/merge-patch+json",
+        );
+        return;
+      } catch (e) {
+        if (!isStatus(e, 404)) return; // best effort
+        // The event is gone (deleted or expired): start a new series below.
+      }
+    }
+    const name = `${pod.metadata.name}.${now.toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`;
+    this.eventSeries.delete(key);
+    this.eventSeries.set(key, { name, count: 1, at: now });
+    if (this.eventSeries.size > 4096) this.eventSeries.delete(this.eventSeries.keys().next().value as string);
     try {
-      await this.client.request("POST", `/api/v1/namespaces/${pod.metadata.namespace}/events`, {
+      await this.client.request("POST", `/api/v1/namespaces/${ns}/events`, {
         apiVersion: "v1",
         kind: "Event",
-        metadata: { name, namespace: pod.metadata.namespace },
+        metadata: { name, namespace: ns },
         involvedObject: {
           kind: "Pod",
           apiVersion: "v1",
           name: pod.metadata.name,
-          namespace: pod.metadata.namespace,
+          namespace: ns,
           uid: pod.metadata.uid,
         },
         reason,
@@ -770,6 +802,7 @@ export class Agent {
       });
     } catch {
       // Events are best effort.
+      this.eventSeries.delete(key);
     }
   }
 
