@@ -34,13 +34,14 @@
 // through a watch, image pulls excluded), ours (p99 <= 1 s), and under 60 MB of resident
 // memory per agent.
 
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Agent as UndiciAgent, request as undiciRequest } from "undici";
+import { createJoinToken, kubeconfigYAML, spawnAgent, startControlPlane } from "../scripts/control-plane.ts";
 import {
   benchMain,
   CpuMeter,
@@ -298,23 +299,7 @@ function startAgent(
   runtime: string,
   verbose: boolean,
 ): AgentProc {
-  const args = [
-    ...nodeOptions,
-    entry,
-    "--server",
-    url,
-    "--name",
-    name,
-    "--runtime",
-    runtime,
-    "--state-dir",
-    stateDir,
-    "--ca-file",
-    caFile,
-    "--join-token",
-    token,
-  ];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawnAgent({ server: url, name, runtime, stateDir, caFile, joinToken: token, entry, nodeOptions });
   const output: string[] = [];
   const keep = (d: Buffer) => {
     const s = String(d);
@@ -549,7 +534,6 @@ async function run(o: Options): Promise<Result> {
 
   log(`starting the control plane (Miniflare, TLS) in ${cpDir} ...`);
   let t = nowMs();
-  const { kubeconfigYAML, startControlPlane } = await import("../scripts/control-plane.ts");
   const cp = await startControlPlane({ stateDir: cpDir, port: 0, tls: true, cronIntervalMs: 0, verbose: o.verbose });
   let cpStopped = false;
   cleanups.push(async () => {
@@ -566,13 +550,7 @@ async function run(o: Options): Promise<Result> {
   cleanups.push(() => api.close());
   const kubeconfig = join(dir, "kubeconfig");
   writeFileSync(kubeconfig, kubeconfigYAML(cp.url, cp.token, cp.caCert), { mode: 0o600 });
-  const jt = spawnSync(process.execPath, [join(ROOT, "scripts", "cli.ts"), "join-token", "create", "--kubeconfig", kubeconfig], {
-    cwd: ROOT,
-    encoding: "utf8",
-    timeout: 30_000,
-  });
-  const joinToken = /([a-z0-9]{6}\.[a-z0-9]{16})/.exec(jt.stdout ?? "")?.[1];
-  if (!joinToken) throw new Error(`join-token create failed: ${jt.stdout}${jt.stderr}`);
+  const joinToken = createJoinToken(kubeconfig);
 
   // ---------------------------------------------------------------- agents
   let entry = join(ROOT, "node-agent", "main.ts");

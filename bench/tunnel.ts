@@ -17,7 +17,7 @@
 //
 //   node bench/tunnel.ts [--mb 64] [--round-trips 500] [--max-seconds 300] [--json] [--verbose]
 
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
@@ -26,7 +26,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Agent as HttpAgent, fetch as undiciFetch } from "undici";
 import { killRecordedContainers } from "../node-agent/runtime/process.ts";
-import { type ControlPlane, kubeconfigYAML, ROOT, startControlPlane } from "../scripts/control-plane.ts";
+import { type ControlPlane, createJoinToken, kubeconfigYAML, spawnAgent, startControlPlane } from "../scripts/control-plane.ts";
 import { benchMain, findDescendants, fmtMs, freePort, type LatencySummary, nowMs, procCpuSeconds, sleep, summarize } from "./lib.ts";
 
 interface Opts {
@@ -52,7 +52,6 @@ interface Result {
   http: { direct: PathResult; edgeLB: PathResult };
 }
 
-const NODE = existsSync(join(ROOT, "node_modules", ".bin", "node")) ? join(ROOT, "node_modules", ".bin", "node") : process.execPath;
 const KUBECTL = "/usr/bin/kubectl";
 const log = (m: string) => process.stderr.write(`[bench:tunnel] ${m}\n`);
 
@@ -238,29 +237,16 @@ async function run(o: Opts): Promise<Result> {
   const dispatcher = new HttpAgent({ connect: { ca: cp.caCert }, connections: 8 });
   const kubeconfig = join(dir, "kubeconfig");
   writeFileSync(kubeconfig, kubeconfigYAML(cp.url, cp.token, cp.caCert), { mode: 0o600 });
-  const jt = spawnSync(NODE, ["scripts/cli.ts", "--kubeconfig", kubeconfig, "join-token", "create"], { cwd: ROOT, encoding: "utf8" });
-  const token = /([a-z0-9]{6}\.[a-z0-9]{16})/.exec(jt.stdout)?.[1];
-  if (!token) throw new Error(`join-token create failed: ${jt.stdout}${jt.stderr}`);
-  agent = spawn(
-    NODE,
-    [
-      "node-agent/main.ts",
-      "--server",
-      cp.url,
-      "--name",
-      "bench-node",
-      "--runtime",
-      "process",
-      "--state-dir",
-      join(dir, "agent"),
-      "--ca-file",
-      join(dir, "cp", "tls.crt"),
-      "--join-token",
-      token,
-      "--no-service-proxy",
-    ],
-    { cwd: ROOT, stdio: ["ignore", o.verbose ? "inherit" : "ignore", o.verbose ? "inherit" : "ignore"] },
-  );
+  agent = spawnAgent({
+    server: cp.url,
+    name: "bench-node",
+    runtime: "process",
+    stateDir: join(dir, "agent"),
+    caFile: join(dir, "cp", "tls.crt"),
+    joinToken: createJoinToken(kubeconfig),
+    args: ["--no-service-proxy"],
+    output: o.verbose ? "inherit" : "ignore",
+  });
   const tcpPort = await tcpServer(bytes);
   const httpPort = await httpServer(bytes);
   log(`control plane ${cp.url}; servers tcp :${tcpPort} http :${httpPort}`);

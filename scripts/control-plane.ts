@@ -2,6 +2,7 @@
 // Miniflare's API (one workerd process, persisted Durable Object state). Used by
 // `npm start`, the end-to-end tests and the benchmarks.
 
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
@@ -187,4 +188,56 @@ contexts:
     namespace: default
 current-context: ${cluster}
 `;
+}
+
+/**
+ * A join token made the way a user makes one (`scripts/cli.ts join-token create`, with
+ * a kubeconfig); throws with the CLI's output if it could not.
+ */
+export function createJoinToken(kubeconfig: string, args: string[] = []): string {
+  const r = spawnSync(process.execPath, [join(ROOT, "scripts", "cli.ts"), "join-token", "create", ...args, "--kubeconfig", kubeconfig], {
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  const token = /([a-z0-9]{6}\.[a-z0-9]{16})/.exec(r.stdout ?? "")?.[1];
+  if (!token) throw new Error(`join-token create failed: ${r.stdout ?? ""}${r.stderr ?? ""}`);
+  return token;
+}
+
+export interface AgentProcessOptions {
+  server: string;
+  name: string;
+  runtime: string;
+  stateDir: string;
+  caFile?: string;
+  /** Only for a first start: later starts reuse the credential in the state dir. */
+  joinToken?: string;
+  /** More agent flags. */
+  args?: string[];
+  /** The agent to run (default node-agent/main.ts; e.g. the bundle). */
+  entry?: string;
+  /** Flags for node itself. */
+  nodeOptions?: string[];
+  /** "pipe" (default) to read its output, "inherit" to show it. */
+  output?: "pipe" | "inherit" | "ignore";
+  /** With "pipe": every chunk of stdout and stderr is appended here. */
+  log?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Starts a node agent as its own process, the way a user does (`node node-agent/main.ts ...`). */
+export function spawnAgent(o: AgentProcessOptions): ChildProcess {
+  const args = [...(o.nodeOptions ?? []), o.entry ?? join(ROOT, "node-agent", "main.ts")];
+  args.push("--server", o.server, "--name", o.name, "--runtime", o.runtime, "--state-dir", o.stateDir);
+  if (o.caFile) args.push("--ca-file", o.caFile);
+  if (o.joinToken) args.push("--join-token", o.joinToken);
+  args.push(...(o.args ?? []));
+  const output = o.output ?? "pipe";
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", output, output], env: o.env });
+  if (o.log && output === "pipe") {
+    const log = o.log;
+    child.stdout!.on("data", (d) => log.push(String(d)));
+    child.stderr!.on("data", (d) => log.push(String(d)));
+  }
+  return child;
 }

@@ -6,13 +6,13 @@
 //   npm start -- [--port N] [--host H] [--state-dir D] [--kubeconfig F] [--http]
 //                [--agents N] [--no-agent] [--runtime docker|process|fake] [--verbose]
 
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { kubeconfigYAML, ROOT, startControlPlane } from "./control-plane.ts";
+import { createJoinToken, kubeconfigYAML, ROOT, spawnAgent, startControlPlane } from "./control-plane.ts";
 
 const USAGE = `usage: npm start -- [options]
   --port N            port to listen on (default 8787; 0: any free port)
@@ -95,32 +95,24 @@ if (agentCount > 0) {
   // A join token only for agents that have no credential yet (restarts reuse theirs).
   let token: string | undefined;
   if (dirs.some((d) => !existsSync(join(d, "credential.json")))) {
-    const r = spawnSync(
-      process.execPath,
-      [join(ROOT, "scripts", "cli.ts"), "join-token", "create", "--ttl", "1h", "--description", "npm start", "--kubeconfig", kubeconfig],
-      {
-        encoding: "utf8",
-      },
-    );
-    token = /([a-z0-9]{6}\.[a-z0-9]{16})/.exec(r.stdout)?.[1];
-    if (!token) console.error(`could not create a join token for the local agents: ${r.stdout}${r.stderr}`);
+    try {
+      token = createJoinToken(kubeconfig, ["--ttl", "1h", "--description", "npm start"]);
+    } catch (e) {
+      console.error(`could not create a join token for the local agents: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
   for (let i = 0; i < names.length; i++) {
-    const args = [
-      join(ROOT, "node-agent", "main.ts"),
-      "--server",
-      cp.url,
-      "--name",
-      names[i],
-      "--runtime",
-      runtime,
-      "--state-dir",
-      dirs[i],
-    ];
-    if (cp.caCert) args.push("--ca-file", join(stateDir, "tls.crt"));
-    if (token) args.push("--join-token", token);
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
-    agents.push(child);
+    agents.push(
+      spawnAgent({
+        server: cp.url,
+        name: names[i],
+        runtime,
+        stateDir: dirs[i],
+        caFile: cp.caCert ? join(stateDir, "tls.crt") : undefined,
+        joinToken: token,
+        output: "inherit",
+      }),
+    );
   }
   console.log(`agents:        ${names.join(", ")} (${runtime} runtime)`);
 }

@@ -9,15 +9,15 @@
 // Also: the standalone agent bundle (scripts/build-agent.ts) builds, prints its usage, runs
 // through a symlink as npm's `bin` does, and joins as a node.
 
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent as HttpAgent } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAgent } from "../../scripts/build-agent.ts";
-import { type ControlPlane, kubeconfigYAML, ROOT, startControlPlane } from "../../scripts/control-plane.ts";
-import { jsonApi } from "./kubectl-harness.ts";
+import { type ControlPlane, createJoinToken, kubeconfigYAML, ROOT, spawnAgent, startControlPlane } from "../../scripts/control-plane.ts";
+import { eventually, jsonApi } from "./kubectl-harness.ts";
 
 const NODE = process.execPath;
 const NODE_NAME = "agent-d";
@@ -35,24 +35,10 @@ const logs = new Map<string, string[]>();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
 function runAgent(name: string, entry: string, runtime: string): ChildProcess {
-  const args = [entry, "--server", cp!.url, "--name", name, "--runtime", runtime, "--state-dir", join(dir, name), "--ca-file", caFile];
-  args.push("--join-token", joinToken);
-  const child = spawn(NODE, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  const out: string[] = logs.get(name) ?? [];
-  logs.set(name, out);
-  child.stdout!.on("data", (d) => out.push(String(d)));
-  child.stderr!.on("data", (d) => out.push(String(d)));
+  const log = logs.get(name) ?? [];
+  logs.set(name, log);
+  const child = spawnAgent({ server: cp!.url, name, runtime, entry, stateDir: join(dir, name), caFile, joinToken, log });
   agents.set(name, child);
   return child;
 }
@@ -135,10 +121,7 @@ beforeAll(async () => {
   dispatcher = new HttpAgent({ connect: { ca: cp.caCert } });
   kubeconfig = join(dir, "kubeconfig");
   writeFileSync(kubeconfig, kubeconfigYAML(cp.url, cp.token, cp.caCert));
-  const r = spawnSync(NODE, ["scripts/cli.ts", "join-token", "create", "--kubeconfig", kubeconfig], { cwd: ROOT, encoding: "utf8" });
-  const m = /([a-z0-9]{6}\.[a-z0-9]{16})/.exec(r.stdout);
-  if (!m) throw new Error(`join-token create failed: ${r.stdout}${r.stderr}`);
-  joinToken = m[1];
+  joinToken = createJoinToken(kubeconfig);
   runAgent(NODE_NAME, "node-agent/main.ts", "process");
 }, 60_000);
 

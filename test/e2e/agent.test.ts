@@ -3,14 +3,14 @@
 // only. Deployments run, crash loops back off, a SIGKILLed agent re-adopts its
 // containers, and a node that goes away for good loses its pods to the other one.
 
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent as HttpAgent } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ControlPlane, kubeconfigYAML, ROOT, startControlPlane } from "../../scripts/control-plane.ts";
-import { jsonApi, killProcessContainers } from "./kubectl-harness.ts";
+import { type ControlPlane, createJoinToken, kubeconfigYAML, ROOT, spawnAgent, startControlPlane } from "../../scripts/control-plane.ts";
+import { eventually, jsonApi, killProcessContainers } from "./kubectl-harness.ts";
 
 const NODE = process.execPath;
 let cp: ControlPlane;
@@ -23,37 +23,19 @@ const api = jsonApi(() => ({ cp: cp, dispatcher }));
 const agents = new Map<string, ChildProcess>();
 const logs = new Map<string, string[]>();
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 function runAgent(name: string, extra: string[] = [], token: string | undefined = joinToken): ChildProcess {
-  const args = [
-    "node-agent/main.ts",
-    "--server",
-    cp.url,
-    "--name",
+  const log = logs.get(name) ?? [];
+  logs.set(name, log);
+  const child = spawnAgent({
+    server: cp.url,
     name,
-    "--runtime",
-    "process",
-    "--state-dir",
-    join(dir, name),
-    "--ca-file",
+    runtime: "process",
+    stateDir: join(dir, name),
     caFile,
-    ...extra,
-  ];
-  if (token) args.push("--join-token", token);
-  const child = spawn(NODE, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  const out: string[] = logs.get(name) ?? [];
-  logs.set(name, out);
-  child.stdout!.on("data", (d) => out.push(String(d)));
-  child.stderr!.on("data", (d) => out.push(String(d)));
+    joinToken: token,
+    args: extra,
+    log,
+  });
   agents.set(name, child);
   return child;
 }
@@ -79,10 +61,7 @@ beforeAll(async () => {
   dispatcher = new HttpAgent({ connect: { ca: cp.caCert } });
   kubeconfig = join(dir, "kubeconfig");
   writeFileSync(kubeconfig, kubeconfigYAML(cp.url, cp.token, cp.caCert));
-  const r = spawnSync(NODE, ["scripts/cli.ts", "join-token", "create", "--kubeconfig", kubeconfig], { cwd: ROOT, encoding: "utf8" });
-  const m = /([a-z0-9]{6}\.[a-z0-9]{16})/.exec(r.stdout);
-  if (!m) throw new Error(`join-token create failed: ${r.stdout}${r.stderr}`);
-  joinToken = m[1];
+  joinToken = createJoinToken(kubeconfig);
   runAgent("agent-a");
   runAgent("agent-b");
 }, 60_000);

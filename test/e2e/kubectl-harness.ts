@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Agent as HttpAgent, fetch as undiciFetch } from "undici";
 import { killRecordedContainers } from "../../node-agent/runtime/process.ts";
-import { type ControlPlane, kubeconfigYAML, ROOT, startControlPlane } from "../../scripts/control-plane.ts";
+import { type ControlPlane, createJoinToken, kubeconfigYAML, ROOT, spawnAgent, startControlPlane } from "../../scripts/control-plane.ts";
 
 export const KUBECTL = "/usr/bin/kubectl";
 export const hasKubectl = existsSync(KUBECTL);
@@ -194,31 +194,16 @@ export async function startCluster(
       const r = spawnSync(NODE, ["scripts/cli.ts", "--kubeconfig", kubeconfig, ...args], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
       return { code: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "", cmd: `node scripts/cli.ts ${args.join(" ")}` };
     };
-    const jt = cli(["join-token", "create"]);
-    const m = /([a-z0-9]{6}\.[a-z0-9]{16})/.exec(jt.stdout);
-    if (!m) throw new Error(`join-token create failed:\n${show(jt)}`);
-    agent = spawn(
-      NODE,
-      [
-        "node-agent/main.ts",
-        "--server",
-        cp.url,
-        "--name",
-        nodeName,
-        "--runtime",
-        opts.runtime ?? "fake",
-        "--state-dir",
-        join(dir, nodeName),
-        "--ca-file",
-        join(dir, "cp", "tls.crt"),
-        "--join-token",
-        m[1],
-        ...(opts.agentArgs ?? []),
-      ],
-      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    agent.stdout!.on("data", (d) => agentLog.push(String(d)));
-    agent.stderr!.on("data", (d) => agentLog.push(String(d)));
+    agent = spawnAgent({
+      server: cp.url,
+      name: nodeName,
+      runtime: opts.runtime ?? "fake",
+      stateDir: join(dir, nodeName),
+      caFile: join(dir, "cp", "tls.crt"),
+      joinToken: createJoinToken(kubeconfig),
+      args: opts.agentArgs,
+      log: agentLog,
+    });
     const kubectl = new Kubectl(kubeconfig, cacheDir);
     await eventually(
       `node ${nodeName} Ready (agent log: ${agentLog.join("")})`,

@@ -7,7 +7,7 @@
 // turns unready stops getting traffic; a pod started later finds the service through
 // its env vars (the service proxy address and the listener's port).
 
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
@@ -15,8 +15,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent as HttpAgent } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ControlPlane, kubeconfigYAML, ROOT, startControlPlane } from "../../scripts/control-plane.ts";
-import { jsonApi, killProcessContainers } from "./kubectl-harness.ts";
+import { type ControlPlane, createJoinToken, kubeconfigYAML, spawnAgent, startControlPlane } from "../../scripts/control-plane.ts";
+import { eventually as eventuallyWithin, jsonApi, killProcessContainers } from "./kubectl-harness.ts";
+
+/** The harness's poll, with this suite's longer default (two agents relaying through the tunnels). */
+const eventually = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 45_000) =>
+  eventuallyWithin(what, fn, timeoutMs, 250);
 
 const NODE = process.execPath;
 let cp: ControlPlane;
@@ -31,46 +35,19 @@ const logs = new Map<string, string[]>();
 /** Where each agent binds its nodePorts: two loopback addresses, so both can listen on the same port. */
 const NODE_ADDRESS: Record<string, string> = { "agent-a": "127.0.0.2", "agent-b": "127.0.0.3" };
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    const v = await fn().catch((e) => {
-      last = e;
-      return undefined;
-    });
-    if (v) return v as T;
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out waiting for ${what}${last ? ` (last error: ${last instanceof Error ? last.message : String(last)})` : ""}`,
-      );
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 function runAgent(name: string): ChildProcess {
-  const args = [
-    "node-agent/main.ts",
-    "--server",
-    cp.url,
-    "--name",
+  const log: string[] = [];
+  logs.set(name, log);
+  const child = spawnAgent({
+    server: cp.url,
     name,
-    "--runtime",
-    "process",
-    "--state-dir",
-    join(dir, name),
-    "--ca-file",
+    runtime: "process",
+    stateDir: join(dir, name),
     caFile,
-    "--join-token",
     joinToken,
-    "--node-port-address",
-    NODE_ADDRESS[name],
-  ];
-  const child = spawn(NODE, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  const out: string[] = [];
-  logs.set(name, out);
-  child.stdout!.on("data", (d) => out.push(String(d)));
-  child.stderr!.on("data", (d) => out.push(String(d)));
+    args: ["--node-port-address", NODE_ADDRESS[name]],
+    log,
+  });
   agents.set(name, child);
   return child;
 }
@@ -167,10 +144,7 @@ beforeAll(async () => {
   dispatcher = new HttpAgent({ connect: { ca: cp.caCert } });
   const kubeconfig = join(dir, "kubeconfig");
   writeFileSync(kubeconfig, kubeconfigYAML(cp.url, cp.token, cp.caCert));
-  const r = spawnSync(NODE, ["scripts/cli.ts", "join-token", "create", "--kubeconfig", kubeconfig], { cwd: ROOT, encoding: "utf8" });
-  const m = /([a-z0-9]{6}\.[a-z0-9]{16})/.exec(r.stdout);
-  if (!m) throw new Error(`join-token create failed: ${r.stdout}${r.stderr}`);
-  joinToken = m[1];
+  joinToken = createJoinToken(kubeconfig);
   runAgent("agent-a");
   runAgent("agent-b");
   ports["web-a"] = await freePort("0.0.0.0");
