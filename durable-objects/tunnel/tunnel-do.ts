@@ -446,6 +446,10 @@ export class NodeTunnelDO extends DurableObject<Env> {
     (ws as unknown as { binaryType: string }).binaryType = "arraybuffer";
     ws.addEventListener("message", (e) => {
       const raw = e.data as string | ArrayBuffer | Blob;
+      if (mode === "relay" && raw === "END") {
+        chain = chain.then(() => s.end());
+        return;
+      }
       const size = typeof raw === "string" ? raw.length : raw instanceof ArrayBuffer ? raw.byteLength : raw.size;
       backlog += size;
       if (backlog > MAX_CLIENT_BACKLOG) {
@@ -453,10 +457,6 @@ export class NodeTunnelDO extends DurableObject<Env> {
         try {
           ws.close(1009, "too much unread input");
         } catch {}
-        return;
-      }
-      if (mode === "relay" && raw === "END") {
-        chain = chain.then(() => s.end());
         return;
       }
       // In order: a Blob is read asynchronously, so every message waits its turn.

@@ -33,7 +33,8 @@ function isUpgrade(req: Request): boolean {
   return req.headers.get("upgrade")?.toLowerCase() === "websocket";
 }
 
-async function readPod(ctx: Ctx, t: Target): Promise<Obj> {
+/** The pod (or, for nodes/*, the node) the request names; 404 Status if there is none. */
+async function readTarget(ctx: Ctx, t: Target): Promise<Obj> {
   return JSON.parse(await getJSON(ctx, t, new URLSearchParams()));
 }
 
@@ -141,7 +142,7 @@ export async function handleConnect(
       return connectAgent(env, t.name!, req, cred?.modRevision ?? 0);
     }
     // nodes/proxy: the agent's own endpoints. The node must exist.
-    await readPod(ctx, t);
+    await readTarget(ctx, t);
     const headers: [string, string][] = [];
     req.headers.forEach((v, k) => {
       if (k !== "authorization" && k !== "cookie") headers.push([k, v]);
@@ -157,7 +158,7 @@ export async function handleConnect(
   }
 
   // pods/*
-  const pod = await readPod(ctx, t);
+  const pod = await readTarget(ctx, t);
   if (sub === "log") {
     if (method !== "GET") throw methodNotAllowed();
     const opts = logOptions(q, t.name!);
