@@ -8,6 +8,7 @@
 // IP, subsets by their first address), so reconciling an unchanged snapshot again
 // produces no write.
 
+import { deepEqual } from "../../workers/shared/patch.ts";
 import { type LabelSelector, matchLabels } from "../../workers/shared/selectors.ts";
 import { isObj, objects, str } from "./podutil.ts";
 import { type Action, ENDPOINTS, type Obj, type ReconcileResult } from "./types.ts";
@@ -17,18 +18,6 @@ export const LABEL_HEADLESS_SERVICE = "service.kubernetes.io/headless";
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function equal(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) {
-    const bb = b as unknown[];
-    return a.length === bb.length && a.every((x, i) => equal(x, bb[i]));
-  }
-  const ak = Object.keys(a as Obj);
-  return ak.length === Object.keys(b as Obj).length && ak.every((k) => Object.hasOwn(b, k) && equal((a as Obj)[k], (b as Obj)[k]));
 }
 
 function isPodReady(pod: Obj): boolean {
@@ -190,8 +179,8 @@ export function reconcileEndpoints(
     actions.push({ type: "create", gvr: ENDPOINTS, object });
     return { actions };
   }
-  const sameSubsets = equal(objects(existing.subsets), subsets);
-  const sameLabels = equal(isObj(existing.metadata?.labels) ? existing.metadata.labels : {}, labels);
+  const sameSubsets = deepEqual(objects(existing.subsets), subsets);
+  const sameLabels = deepEqual(isObj(existing.metadata?.labels) ? existing.metadata.labels : {}, labels);
   if (sameSubsets && sameLabels) return { actions };
   const object = structuredClone(existing);
   object.metadata ??= {};

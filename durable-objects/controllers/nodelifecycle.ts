@@ -22,6 +22,7 @@
 // always lose one to a Conflict. The held-back write comes on the next pass (the node's
 // own watch event, or the short follow-up requeue).
 
+import { deepEqual } from "../../workers/shared/patch.ts";
 import { isObj, objects, str } from "./podutil.ts";
 import { type Action, NODES, type Obj, PODS, type ReconcileResult } from "./types.ts";
 
@@ -62,18 +63,6 @@ export function parseTime(s: unknown): number | undefined {
   const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.exec(s);
   const t = m ? Date.parse(m[1] + (m[2] ? m[2].slice(0, 4).padEnd(4, "0") : "") + m[3].toUpperCase()) : Date.parse(s);
   return Number.isNaN(t) ? undefined : t;
-}
-
-function equal(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) {
-    const bb = b as unknown[];
-    return a.length === bb.length && a.every((x, i) => equal(x, bb[i]));
-  }
-  const ak = Object.keys(a as Obj);
-  return ak.length === Object.keys(b as Obj).length && ak.every((k) => Object.hasOwn(b, k) && equal((a as Obj)[k], (b as Obj)[k]));
 }
 
 function clone<T>(v: T): T {
@@ -282,7 +271,7 @@ export function reconcileNode(node: Obj, lease: Obj | undefined, podsOnNode: Obj
   // --- taints
   const current = objects(node.spec?.taints);
   const desired = desiredTaints(current, readyStatus, nowMs);
-  if (!equal(current, desired)) {
+  if (!deepEqual(current, desired)) {
     if (nodeWritten) {
       wake(FOLLOW_UP_REQUEUE_MS);
     } else {

@@ -4,11 +4,11 @@
 // the built-in rules/subjects; setting it to "false" keeps local changes.
 
 import { ApiError } from "../shared/errors.ts";
+import { deepEqual } from "../shared/patch.ts";
 import { lookupResource } from "../shared/resources.ts";
 import type { PolicyRule, Subject } from "./authz.ts";
 import { decodeKV, type Obj } from "./codec.ts";
 import { type Ctx, create, guaranteedUpdate } from "./registry.ts";
-import { deepEqual } from "./strategy.ts";
 
 const RBAC = "rbac.authorization.k8s.io";
 const READ = ["get", "list", "watch"];

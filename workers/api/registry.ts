@@ -5,7 +5,7 @@
 
 import type { KV, Store } from "../../durable-objects/store/types.ts";
 import { ApiError, alreadyExists, badRequest, conflict, expired, notFound, type ResourceRef, STALE_OBJECT } from "../shared/errors.ts";
-import { applyPatch, type PatchType } from "../shared/patch.ts";
+import { applyPatch, deepEqual, type PatchType } from "../shared/patch.ts";
 import { apiVersionOf, keyPrefix, lookupResource, objectKey, type ResourceInfo } from "../shared/resources.ts";
 import {
   checkFieldSelector,
@@ -20,7 +20,7 @@ import {
 import { decodeKV, encodeObject, type Obj, parseResourceVersion, stampJSON } from "./codec.ts";
 import { deleteService, isService, writeService } from "./services.ts";
 import { applyServerSide, updateManagedFields } from "./ssa.ts";
-import { allowCreateOnUpdate, checkKind, deepEqual, hasPendingFinalizers, prepareCreate, prepareUpdate, rfc3339 } from "./strategy.ts";
+import { allowCreateOnUpdate, checkKind, hasPendingFinalizers, prepareCreate, prepareUpdate, rfc3339 } from "./strategy.ts";
 
 export interface Target {
   info: ResourceInfo;

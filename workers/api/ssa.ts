@@ -20,6 +20,7 @@
 // is its output), results share no structure with inputs.
 
 import { ApiError, badRequest, internal, invalid } from "../shared/errors.ts";
+import { deepEqual } from "../shared/patch.ts";
 import { RESOURCES } from "../shared/resources.ts";
 import data from "./openapi-data.json" with { type: "json" };
 
@@ -44,14 +45,6 @@ type Schema = { [key: string]: unknown };
 
 function isObject(v: unknown): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
-  if (!isObject(a) || !isObject(b)) return false;
-  const ka = Object.keys(a);
-  return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && deepEqual(a[k], b[k]));
 }
 
 /** Sets an own property, "__proto__" included. */

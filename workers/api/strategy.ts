@@ -4,6 +4,7 @@
 
 import { applyDefaults, defaultPodStatusOnCreate } from "../shared/defaults.ts";
 import { badRequest } from "../shared/errors.ts";
+import { deepEqual } from "../shared/patch.ts";
 import { apiVersionOf, type ResourceInfo } from "../shared/resources.ts";
 import { prepareServiceUpdate } from "../shared/service-alloc.ts";
 import { assertValid, validateCreate, validateUpdate } from "../shared/validation.ts";
@@ -26,20 +27,6 @@ export function hasPendingFinalizers(info: ResourceInfo, obj: Obj): boolean {
 /** Resources for which PUT of a missing object creates it (as kube-apiserver allows). */
 export function allowCreateOnUpdate(info: ResourceInfo): boolean {
   return info.resource === "endpoints" || info.resource === "leases" || info.resource === "events";
-}
-
-export function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) {
-    const bb = b as unknown[];
-    return a.length === bb.length && a.every((x, i) => deepEqual(x, bb[i]));
-  }
-  const ak = Object.keys(a as Obj);
-  const bk = Object.keys(b as Obj);
-  if (ak.length !== bk.length) return false;
-  return ak.every((k) => Object.hasOwn(b, k) && deepEqual((a as Obj)[k], (b as Obj)[k]));
 }
 
 /** Checks a request body is an object of this resource's kind; fills kind/apiVersion. */
