@@ -27,6 +27,8 @@ export interface ClientOptions {
   insecureSkipTLSVerify?: boolean;
   /** Per-request timeout for non-watch calls. */
   timeoutMs?: number;
+  /** Default "kubeflare-agent". */
+  userAgent?: string;
 }
 
 export interface WatchHandle {
@@ -41,8 +43,10 @@ export class ApiClient {
   private readonly agent: http.Agent;
   private readonly mod: typeof http | typeof https;
   private readonly timeoutMs: number;
+  private readonly userAgent: string;
 
   constructor(opts: ClientOptions) {
+    this.userAgent = opts.userAgent ?? "kubeflare-agent";
     this.base = new URL(opts.server);
     this.token = opts.token;
     this.timeoutMs = opts.timeoutMs ?? 15_000;
@@ -56,7 +60,7 @@ export class ApiClient {
   }
 
   private headers(body?: string, contentType = "application/json"): Record<string, string> {
-    const h: Record<string, string> = { accept: "application/json", "user-agent": "kubeflare-agent" };
+    const h: Record<string, string> = { accept: "application/json", "user-agent": this.userAgent };
     if (this.token) h.authorization = `Bearer ${this.token}`;
     if (body !== undefined) {
       h["content-type"] = contentType;

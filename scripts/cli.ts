@@ -16,12 +16,11 @@
 
 import { createHash, randomInt } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import http from "node:http";
-import https from "node:https";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { parse as parseYAML, stringify as stringifyYAML } from "yaml";
+import { ApiClient, ApiStatusError } from "../node-agent/client.ts";
 
 type Obj = Record<string, any>;
 
@@ -139,43 +138,22 @@ interface Reply {
   body: Obj;
 }
 
-function request(t: Target, method: string, path: string, body?: unknown): Promise<Reply> {
-  const url = new URL(t.server + path);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  const headers: Record<string, string> = { accept: "application/json", "user-agent": "kubeflare-cli" };
-  if (t.token) headers.authorization = `Bearer ${t.token}`;
-  if (payload !== undefined) {
-    headers["content-type"] = "application/json";
-    headers["content-length"] = String(Buffer.byteLength(payload));
+const clients = new Map<Target, ApiClient>();
+
+/** One API call; an HTTP error is a reply too (its Status in body), only an unreachable server throws. */
+async function request(t: Target, method: string, path: string, body?: unknown): Promise<Reply> {
+  let client = clients.get(t);
+  if (!client) {
+    client = new ApiClient({ server: t.server, token: t.token, ca: t.ca, insecureSkipTLSVerify: t.insecure, userAgent: "kubeflare-cli" });
+    clients.set(t, client);
   }
-  const secure = url.protocol === "https:";
-  const options: https.RequestOptions = { method, headers, timeout: 15_000 };
-  if (secure) {
-    if (t.ca) options.ca = t.ca;
-    options.rejectUnauthorized = !t.insecure;
+  try {
+    return { status: 200, body: await client.request(method, path, body) };
+  } catch (e) {
+    if (e instanceof ApiStatusError) return { status: e.code, body: e.status ?? { message: e.message } };
+    const err = e as NodeJS.ErrnoException;
+    throw new CliError(`cannot reach the API server at ${t.server} (from ${t.file}): ${err.code ?? err.message}`);
   }
-  return new Promise((resolvePromise, reject) => {
-    const req = (secure ? https : http).request(url, options, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        let parsed: Obj = {};
-        try {
-          parsed = text ? JSON.parse(text) : {};
-        } catch {
-          parsed = { message: text };
-        }
-        resolvePromise({ status: res.statusCode ?? 0, body: parsed });
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", (e: NodeJS.ErrnoException) => {
-      reject(new CliError(`cannot reach the API server at ${t.server} (from ${t.file}): ${e.code ?? e.message}`));
-    });
-    if (payload !== undefined) req.write(payload);
-    req.end();
-  });
 }
 
 /** The CliError for a failed API call: the Status message. */
